@@ -1,0 +1,165 @@
+"""The FastAPI application: routes of HTTP API v1, the token check, the Host-header check and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Request
+from fastapi.responses import Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from invertavatar import API_VERSION, __version__
+
+from .auth import host_allowed, token_matches
+from .config import ServerConfig
+from .errors import ApiError, ErrorResponses, error_response, install_error_handlers
+from .health import health
+from .schemas import ID_PATTERN, Health, Job, JobAccepted, JobOptions, RenderRequest
+from .service import Service, job_json
+from .worker import Runner, pipeline_runner
+from .zipstream import iter_zip
+
+JobId = Annotated[str, Path(pattern=ID_PATTERN, description="32 lowercase hex digits.")]
+AvatarId = Annotated[str, Path(pattern=ID_PATTERN, description="32 lowercase hex digits.")]
+
+_JOB_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object",
+            "required": ["files"],
+            "properties": {
+                "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                          "description": "Photos (JPEG, PNG, WebP, BMP, TIFF) or clips (MP4, MOV, MKV, WebM, AVI)."},
+                "options": {"type": "string", "description": "JSON object, see the JobOptions schema."},
+                "avatar_id": {"type": "string", "description": "Refine this existing avatar instead of making one."},
+            }}}},
+    }
+}
+
+
+_bearer = HTTPBearer(auto_error=False, description="The token printed when the backend first started.")
+
+
+def require_token(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """Dependency of every route but health: the bearer token must match."""
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    if not token_matches(request.app.state.token, header):
+        raise ApiError(401, "unauthorized", "A valid access token is required.",
+                       "Send 'Authorization: Bearer <token>' with the token the backend printed on its "
+                       "first start (stored in its token file).", headers={"WWW-Authenticate": "Bearer"})
+
+
+class SafetyHeaders:
+    """Pure ASGI middleware (does not buffer uploads): rejects foreign Host headers and sets defensive headers."""
+
+    def __init__(self, app: ASGIApp, check_host: bool) -> None:
+        self.app = app
+        self.check_host = check_host
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.check_host and not host_allowed(Headers(scope=scope).get("host")):
+            response = error_response(400, "bad_host", "This backend only answers requests addressed to localhost.",
+                                      "Use http://127.0.0.1:<port>; start it with --allow-remote to serve others.")
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runner) -> FastAPI:
+    """Build the application. ``runner`` is the job runner (the pipeline; tests may pass their own)."""
+    service = Service(config, runner)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(title="InvertAvatar backend", version=__version__, lifespan=lifespan,
+                  openapi_url="/v1/openapi.json", docs_url=None, redoc_url=None,
+                  description=f"HTTP API v{API_VERSION}. Every call except /v1/health needs "
+                              "`Authorization: Bearer <token>`.")
+    app.state.service = service
+    app.state.token = token
+    install_error_handlers(app)
+    app.add_middleware(SafetyHeaders, check_host=not config.allow_remote)
+    auth = [Depends(require_token)]
+
+    @app.get("/v1/health", response_model=Health, response_model_exclude_none=True, tags=["service"])
+    def get_health() -> dict[str, Any]:
+        """Versions, compute device and installed models. No token needed."""
+        return health()
+
+    @app.post("/v1/jobs", status_code=202, response_model=JobAccepted, dependencies=auth, tags=["jobs"],
+              openapi_extra=_JOB_FORM, responses=ErrorResponses(401, 404, 413, 415, 422, 503))
+    async def create_job(request: Request) -> dict[str, Any]:
+        """Upload photos or a clip (field `files`) with `options` (JSON); `avatar_id` refines that avatar."""
+        job = await service.create_job(request)
+        return {"job_id": job.id, "state": job.state}
+
+    @app.get("/v1/jobs/{job_id}", response_model=Job, dependencies=auth, tags=["jobs"],
+             responses=ErrorResponses(401, 404, 422))
+    def get_job(job_id: JobId) -> dict[str, Any]:
+        """State, stage, progress, message and (on failure) the error of a job."""
+        return job_json(service.job(job_id))
+
+    @app.post("/v1/jobs/{job_id}/cancel", response_model=Job, dependencies=auth, tags=["jobs"],
+              responses=ErrorResponses(401, 404, 409, 422))
+    def cancel_job(job_id: JobId) -> dict[str, Any]:
+        """Cancel a queued or running job; waits up to 2 s for it to stop and returns its state."""
+        return job_json(service.cancel(job_id))
+
+    @app.get("/v1/avatars/{avatar_id}/bundle", dependencies=auth, tags=["avatars"], response_class=StreamingResponse,
+             responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "The bundle folder's files as a zip."},
+                        **ErrorResponses(401, 404, 422)})
+    def get_bundle(avatar_id: AvatarId) -> StreamingResponse:
+        """Download the avatar bundle (its folder's contents, zipped while streaming)."""
+        folder = service.bundle_folder(avatar_id)
+        return StreamingResponse(iter_zip(folder), media_type="application/zip",
+                                 headers={"Content-Disposition": f'attachment; filename="{avatar_id}.avatar.zip"'})
+
+    @app.post("/v1/avatars/{avatar_id}/render", dependencies=auth, tags=["avatars"], response_class=Response,
+              responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                               "description": "The rendered preview."},
+                         **ErrorResponses(401, 404, 422)})
+    def render(avatar_id: AvatarId, body: RenderRequest) -> Response:
+        """Render the avatar with ARKit weights, head pose and camera yaw; returns a PNG."""
+        return Response(service.render(avatar_id, body), media_type="image/png")
+
+    @app.delete("/v1/avatars/{avatar_id}", status_code=204, dependencies=auth, tags=["avatars"],
+                response_class=Response, responses=ErrorResponses(401, 404, 409, 422))
+    def delete_avatar(avatar_id: AvatarId) -> Response:
+        """Delete an avatar and its files."""
+        service.delete_avatar(avatar_id)
+        return Response(status_code=204)
+
+    default_openapi = app.openapi
+
+    def openapi_with_options() -> dict[str, Any]:
+        # The options form field is a JSON string; publish its schema so clients can validate before sending.
+        schema = default_openapi()
+        schema.setdefault("components", {}).setdefault("schemas", {})["JobOptions"] = JobOptions.model_json_schema()
+        return schema
+
+    app.openapi = openapi_with_options  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,106 @@
+"""Request and response shapes of HTTP API v1 (they make up /v1/openapi.json)."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from invertavatar.headmodel.arkit import ARKIT_NAMES
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `no_face`, `queue_full`.")
+    message: str = Field(description="What went wrong.")
+    hint: str = Field(description="What to do about it (may be empty).")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ModelInfo(BaseModel):
+    installed: bool
+    path: str | None = Field(None, description="Where the file is (when installed).")
+    hint: str | None = Field(None, description="How to install it (when missing).")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    backend_version: str
+    api_version: str
+    device: str = Field(description="The compute device, e.g. `cpu (8 threads)` or `cuda:0 (NVIDIA RTX 4090)`.")
+    models: dict[str, ModelInfo]
+
+
+class JobOptions(BaseModel):
+    """The `options` form field of `POST /v1/jobs`, as a JSON object. Every key is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["fit", "neural"] = Field("fit", description="`fit`: head model + texture; `neural`: also the "
+                                                               "neural inversion (needs a checkpoint).")
+    head_model: Literal["ict", "faceverse"] = "ict"
+    every: int = Field(1, ge=1, le=1000, description="Use every n-th frame of a clip.")
+    max_frames: int = Field(64, ge=1, le=10000, description="Use at most this many frames.")
+    multiple_faces: Literal["largest", "fail"] = Field("largest", description="Several faces in a frame: track the "
+                                                                               "largest, or fail.")
+    detector: Literal["mediapipe", "fan"] = "mediapipe"
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    state: JobState
+
+
+class Job(BaseModel):
+    job_id: str
+    state: JobState
+    stage: str = Field(description="Current pipeline stage: detect, track, texture, neural, bundle (or empty).")
+    progress: float = Field(ge=0.0, le=1.0)
+    message: str
+    avatar_id: str | None = Field(description="The avatar this job makes or refines (set once known).")
+    error: ErrorDetail | None
+    created: str = Field(description="ISO 8601 UTC time.")
+    updated: str = Field(description="ISO 8601 UTC time.")
+
+
+Weight = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class RenderRequest(BaseModel):
+    """A preview of an avatar: expression, head pose and camera. Angles in degrees, sizes in pixels."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    arkit: dict[str, Weight] = Field(default_factory=dict, description="ARKit blendshape weights by name; "
+                                                                       "missing names are 0.")
+    head_rotation: list[float] = Field([1.0, 0.0, 0.0, 0.0], min_length=4, max_length=4,
+                                       description="Head rotation as a unit quaternion [w, x, y, z] (backend axes).")
+    head_translation: list[Annotated[float, Field(ge=-1.0, le=1.0)]] = Field(
+        [0.0, 0.0, 0.0], min_length=3, max_length=3, description="Head offset in metres (backend axes).")
+    width: int = Field(512, ge=16, le=2048)
+    height: int = Field(512, ge=16, le=2048)
+    yaw: float = Field(0.0, ge=-180.0, le=180.0, description="Camera orbit around the head; positive moves the "
+                                                             "camera towards the subject's left.")
+    background: list[Weight] = Field([0.5, 0.5, 0.5], min_length=3, max_length=3, description="RGB in 0..1.")
+
+    @field_validator("arkit")
+    @classmethod
+    def _known_names(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(ARKIT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown ARKit names {unknown[:5]}; use Apple's 52 names, e.g. 'jawOpen'")
+        return value
+
+    @field_validator("head_rotation")
+    @classmethod
+    def _unit_quaternion(cls, value: list[float]) -> list[float]:
+        norm = math.sqrt(sum(v * v for v in value))
+        if not math.isfinite(norm) or norm < 1e-6:
+            raise ValueError("head_rotation must be a non-zero quaternion [w, x, y, z]")
+        return [v / norm for v in value]

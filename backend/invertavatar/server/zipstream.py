@@ -1,0 +1,67 @@
+"""Stream a bundle folder as a zip, chunk by chunk, without building the archive in memory or on disk."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+CHUNK = 256 * 1024
+# Already-compressed formats are stored; everything else (npz written uncompressed, JSON) is deflated.
+_STORED_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".safetensors"}
+
+
+class _Sink:
+    """A write-only file object that hands its bytes to the generator. Having no ``seek``/``tell`` makes
+    ``zipfile`` write streaming-style entries (sizes in data descriptors)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+def iter_zip(folder: Path) -> Iterator[bytes]:
+    """Yield a zip of every file under ``folder`` (paths relative to it, ``/``-separated).
+
+    All files are opened before the first byte is produced: if the folder is swapped for a refined version
+    meanwhile, the open handles still read one consistent version (POSIX keeps unlinked files readable).
+    """
+    handles = []
+    try:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            handles.append((path.relative_to(folder).as_posix(), path.suffix.lower(), open(path, "rb")))
+        yield from _zip_handles(handles)
+    finally:
+        for _, _, handle in handles:
+            handle.close()
+
+
+def _zip_handles(handles: list) -> Iterator[bytes]:
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:  # type: ignore[arg-type]
+        for name, suffix, handle in handles:
+            method = zipfile.ZIP_STORED if suffix in _STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w") as entry:
+                for block in iter(lambda: handle.read(CHUNK), b""):
+                    entry.write(block)
+                    data = sink.take()
+                    if data:
+                        yield data
+            data = sink.take()
+            if data:
+                yield data
+    yield sink.take()
