@@ -66,7 +66,7 @@ class PreviewRenderer:
             arkit = np.zeros(len(ARKIT_INDEX), dtype=np.float32)
             for name, weight in request.arkit.items():
                 arkit[ARKIT_INDEX[name]] = weight
-            camera = preview_camera(np.asarray(bundle.vertices), request.width, request.height, request.yaw)
+            camera = preview_camera(np.asarray(bundle.mesh["vertices"]), request.width, request.height, request.yaw)
             with torch.no_grad():
                 image = render_avatar(bundle, arkit, np.asarray(request.head_rotation, dtype=np.float32),
                                       np.asarray(request.head_translation, dtype=np.float32), camera,
