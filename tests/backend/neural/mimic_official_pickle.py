@@ -1,0 +1,157 @@
+"""Build pickles that mimic the official EG3D/InvertAvatar snapshot format (reference §6.1-6.2), for tests.
+
+Persistent classes pickle as ``torch_utils.persistence._reconstruct_persistent_obj(meta)`` with the module source
+text in ``meta``; the fake reconstructor installed here behaves like the original one (it ``exec``s that source), so
+a normal ``pickle.load`` of these files really runs the embedded code. The safe reader must never do so.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from invertavatar.neural.ops.layers import FullyConnectedLayer
+from invertavatar.neural.prior.generator import Next3DGenerator
+from invertavatar.neural.prior.volume import TriPlaneDecoder, VolumeRenderer
+
+
+def evil_source(marker: Path) -> str:
+    """Module source that leaves evidence and fails if it is ever executed."""
+    return (
+        "import pathlib\n"
+        f"pathlib.Path({str(marker)!r}).write_text('the embedded source was executed')\n"
+        "raise RuntimeError('embedded module source executed')\n"
+    )
+
+
+def _reconstruct_persistent_obj(meta):  # the original reconstructor execs the stored module source
+    module = types.ModuleType("_imported_module_mimic")
+    exec(compile(meta["module_src"], "<persistent>", "exec"), module.__dict__)  # noqa: S102 - test of the danger
+    return getattr(module, meta["class_name"])
+
+
+class _EasyDict(dict):
+    pass
+
+
+class _OSGDecoder:
+    pass
+
+
+class _Renderer:
+    pass
+
+
+_FAKE = {
+    "torch_utils": {},
+    "torch_utils.persistence": {"_reconstruct_persistent_obj": _reconstruct_persistent_obj},
+    "dnnlib": {},
+    "dnnlib.util": {"EasyDict": _EasyDict},
+    "training_avatar_texture": {},
+    "training_avatar_texture.triplane_v20": {"OSGDecoder": _OSGDecoder},
+    "training_avatar_texture.volumetric_rendering": {},
+    "training_avatar_texture.volumetric_rendering.renderer": {"ImportanceRenderer_bsMotion": _Renderer},
+}
+
+
+def install_fake_modules() -> list[str]:
+    """Register the official module paths so ``pickle.dump`` can reference them; returns the names added."""
+    added = []
+    for name, members in _FAKE.items():
+        if name in sys.modules:
+            continue
+        module = types.ModuleType(name)
+        for attr, obj in members.items():
+            obj.__module__ = name
+            obj.__qualname__ = attr
+            obj.__name__ = attr
+            setattr(module, attr, obj)
+        sys.modules[name] = module
+        added.append(name)
+    return added
+
+
+def remove_fake_modules(names: list[str]) -> None:
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+class _Persistent:
+    """Pickles exactly like an object of a ``persistent_class``."""
+
+    def __init__(self, meta: dict) -> None:
+        self.meta = meta
+
+    def __reduce__(self):
+        return (sys.modules["torch_utils.persistence"]._reconstruct_persistent_obj, (self.meta,))
+
+
+def _module_state(module: nn.Module, children: dict, extra: dict) -> dict:
+    state = {
+        "training": False,
+        "_parameters": collections.OrderedDict((k, v) for k, v in module._parameters.items()),
+        "_buffers": collections.OrderedDict((k, v) for k, v in module._buffers.items()),
+        "_non_persistent_buffers_set": set(),
+        "_backward_hooks": collections.OrderedDict(),
+        "_forward_hooks": collections.OrderedDict(),
+        "_forward_pre_hooks": collections.OrderedDict(),
+        "_state_dict_hooks": collections.OrderedDict(),
+        "_load_state_dict_pre_hooks": collections.OrderedDict(),
+        "_modules": collections.OrderedDict(children),
+    }
+    state.update(extra)
+    return state
+
+
+OFFICIAL_CLASS_NAMES = {"Next3DGenerator": "TriPlaneGenerator", "StyleGenerator": "Generator",
+                        "SuperResolution": "SuperresolutionHybrid8XDC"}
+
+
+def mimic_module(module: nn.Module, source: str) -> object:
+    """Convert our module tree into the object graph the official snapshot pickles."""
+    children = {name: mimic_module(child, source) for name, child in module._modules.items()}
+    if isinstance(module, nn.Sequential):
+        seq = nn.Sequential()
+        seq.__dict__["_modules"] = collections.OrderedDict(children)
+        return seq
+    if isinstance(module, nn.Softplus):
+        return nn.Softplus()
+    if isinstance(module, TriPlaneDecoder):
+        obj = _OSGDecoder()
+        obj.__dict__.update(_module_state(module, children, {"hidden_dim": 64}))
+        return obj
+    if isinstance(module, VolumeRenderer):
+        obj = _Renderer()
+        axes = torch.tensor([[[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[1, 0, 0], [0, 0, 1], [0, 1, 0]],
+                             [[0, 0, 1], [0, 1, 0], [1, 0, 0]]], dtype=torch.float32).transpose(1, 2)
+        obj.__dict__.update(_module_state(module, children, {"plane_axes": axes}))
+        return obj
+    extra: dict = {"_init_args": (), "_init_kwargs": {}}
+    if isinstance(module, Next3DGenerator):
+        rendering = _EasyDict(depth_resolution=48, box_warp=1, avg_camera_radius=np.float64(2.7),
+                              avg_camera_pivot=[0, 0, 0.2], superresolution_noise_mode="none")
+        extra = {"_init_args": (), "_init_kwargs": _EasyDict(c_dim=25, img_resolution=512, z_dim=512, w_dim=512,
+                                                              rendering_kwargs=rendering),
+                 "rendering_kwargs": rendering, "neural_rendering_resolution": 128}
+    if isinstance(module, FullyConnectedLayer):
+        extra["activation"] = module.activation
+    meta = {"type": "class", "version": 6, "module_src": source,
+            "class_name": OFFICIAL_CLASS_NAMES.get(type(module).__name__, type(module).__name__),
+            "state": _module_state(module, children, extra)}
+    return _Persistent(meta)
+
+
+def write_mimic_snapshot(path: Path, generator: Next3DGenerator, marker: Path, extra_top: dict | None = None) -> None:
+    """Write a GAN snapshot dict {training_set_kwargs, G, D, G_ema, augment_pipe} mimicking ``ani3dgan512.pkl``."""
+    snapshot = {"training_set_kwargs": _EasyDict(resolution=512, use_labels=True), "G": None, "D": None,
+                "G_ema": mimic_module(generator, evil_source(marker)), "augment_pipe": None}
+    snapshot.update(extra_top or {})
+    with open(path, "wb") as f:
+        pickle.dump(snapshot, f, protocol=4)
