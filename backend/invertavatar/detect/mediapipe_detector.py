@@ -1,0 +1,219 @@
+"""MediaPipe Face Landmarker (Tasks API, mediapipe 1.2.2): box, 478 landmarks, 52 ARKit scores and head pose.
+
+The model bundle ``face_landmarker.task`` is an asset (see `find_task_file`). Besides the landmarker, the bundle's
+own short-range face detector is run once more on its own to report a confidence score, which the landmarker does
+not expose; it costs a few milliseconds per frame and gives the plausibility signal in `Detection.score`.
+"""
+
+from __future__ import annotations
+
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from invertavatar.detect.base import Detection, as_rgb_uint8, box_from_points, no_face_error, pick_face
+from invertavatar.detect.landmark_schemes import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
+from invertavatar.detect.mediapipe_mesh import canonical_face_mesh
+from invertavatar.errors import InvertAvatarError
+from invertavatar.headmodel.arkit import ARKIT_NAMES
+
+TASK_FILE = "face_landmarker.task"
+TASK_SUBDIR = "mediapipe"
+MAX_FACES = 4  # enough to count several faces and pick the largest
+#: Vertical field of view of the virtual camera MediaPipe's geometry pipeline assumes when it computes the pose.
+POSE_VERTICAL_FOV_DEG = 63.0
+#: ARKit names the MediaPipe blendshape model does not estimate (it outputs "_neutral" instead of tongueOut).
+MISSING_BLENDSHAPES = ("tongueOut",)
+
+# MediaPipe's pose maps centimetres into an OpenGL-style camera (y up, looking down -z). Flipping y and z gives
+# OpenCV's camera (y down, looking down +z); both are proper rotations, so the pose stays a rigid motion.
+_GL_TO_CV = np.diag([1.0, -1.0, -1.0]).astype(np.float64)
+_CM = 0.01
+
+
+def find_task_file(model_path: str | Path | None = None) -> Path:
+    """Locate ``face_landmarker.task``.
+
+    ``model_path`` may name the file, or a folder holding it directly or in ``mediapipe/`` (an assets folder).
+    Without it, the installed asset is used (`invertavatar.assets`: the models folder, then the offline folder
+    ``INVERTAVATAR_ASSETS``). A missing file raises ``InvertAvatarError("asset_missing")`` saying how to install it.
+    """
+    if model_path is None:
+        from invertavatar import assets
+
+        return assets.find_asset(assets.LANDMARKER)
+    path = Path(model_path).expanduser()
+    candidates = [path / TASK_FILE, path / TASK_SUBDIR / TASK_FILE] if path.is_dir() else [path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise InvertAvatarError(
+        "asset_missing",
+        f"The MediaPipe face model {TASK_FILE} was not found (looked in: {', '.join(map(str, candidates))}).",
+        "Run `python install.py` to fetch the models, or `python install.py --assets DIR` / set "
+        f"INVERTAVATAR_ASSETS=DIR for an offline folder that contains {TASK_SUBDIR}/{TASK_FILE}.",
+    )
+
+
+class MediaPipeDetector:
+    """`Detector` backed by MediaPipe's Face Landmarker in IMAGE mode (each call is independent).
+
+    ``head_pose`` maps the canonical face mesh (`canonical_face_mesh`, converted to metres, backend axes) to OpenCV
+    camera space in metres. Its rotation is what matters; its translation assumes MediaPipe's virtual camera: a
+    pinhole with `POSE_VERTICAL_FOV_DEG` vertical field of view centred on the image (`pose_focal_px`).
+    """
+
+    name = "mediapipe"
+    scheme = "mediapipe478"
+
+    def __init__(self, multiple_faces: str = "largest", model_path: str | Path | None = None) -> None:
+        # Imported here so that importing invertavatar.detect stays cheap and works without mediapipe.
+        from mediapipe.tasks.python import vision
+        from mediapipe.tasks.python.core.base_options import BaseOptions
+
+        self.multiple_faces = multiple_faces
+        self.task_path = find_task_file(model_path)
+        try:
+            with zipfile.ZipFile(self.task_path) as bundle:
+                face_detector_model = bundle.read("face_detector.tflite")
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise InvertAvatarError(
+                "damaged_asset", f"{self.task_path} is not a Face Landmarker bundle ({exc}).",
+                "Reinstall the model with `python install.py`; it checks the file's SHA-256.",
+            ) from exc
+        self._canonical = canonical_face_mesh(self.task_path)[0].astype(np.float64)
+        self._lock = threading.Lock()
+        self._landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.task_path)),
+            running_mode=vision.RunningMode.IMAGE,
+            num_faces=MAX_FACES,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        ))
+        # A low threshold: we only read the score of the face the landmarker already accepted.
+        self._face_detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+            base_options=BaseOptions(model_asset_buffer=face_detector_model),
+            running_mode=vision.RunningMode.IMAGE,
+            min_detection_confidence=0.05,
+        ))
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the MediaPipe graphs (also done by ``with`` and, as a last resort, by garbage collection)."""
+        for attr in ("_landmarker", "_face_detector"):
+            task = getattr(self, attr, None)
+            if task is not None:
+                setattr(self, attr, None)
+                task.close()
+
+    def __enter__(self) -> MediaPipeDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser (e.g. at interpreter exit)
+            pass
+
+    # -- detection -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def pose_focal_px(height: int) -> float:
+        """Focal length in pixels of the virtual camera that `Detection.head_pose` assumes for this image height."""
+        return 0.5 * height / np.tan(np.radians(POSE_VERTICAL_FOV_DEG) / 2.0)
+
+    def detect(self, image: np.ndarray, source: str = "image") -> Detection:
+        """Detect the face in ``image`` (see `Detector.detect`); landmarks are MediaPipe's 478 points."""
+        import mediapipe as mp
+
+        if self._landmarker is None:
+            raise InvertAvatarError("detector_closed", "The MediaPipe detector was already closed.",
+                                    "Create a new detector with make_detector().")
+        rgb = as_rgb_uint8(image, source)
+        height, width = rgb.shape[:2]
+        frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        with self._lock:
+            result = self._landmarker.detect(frame)
+            faces_found = len(result.face_landmarks)
+            detections = self._face_detector.detect(frame).detections if faces_found else []
+        if faces_found == 0:
+            raise no_face_error(source)
+
+        points = [self._to_pixels(face, width, height) for face in result.face_landmarks]
+        boxes = [box_from_points(p[:, :2], height, width) for p in points]
+        chosen, warnings = pick_face(boxes, self.multiple_faces, source)
+        xyz = points[chosen]
+        blendshapes, valid = self._blendshapes(result.face_blendshapes[chosen]) if result.face_blendshapes else (
+            None, None)
+        pose = (self._pose(result.facial_transformation_matrixes[chosen])
+                if result.facial_transformation_matrixes else None)
+        return Detection(
+            box=boxes[chosen],
+            landmarks=xyz[:, :2].astype(np.float32),
+            landmarks_z=xyz[:, 2].astype(np.float32),
+            scheme=self.scheme,
+            blendshapes=blendshapes,
+            head_pose=pose,
+            faces_found=faces_found,
+            warnings=warnings,
+            score=self._score(detections, boxes[chosen]),
+            shape_residual=self._shape_residual(xyz),
+            blendshapes_valid=valid,
+            source=source,
+            image_size=(height, width),
+        )
+
+    @staticmethod
+    def _to_pixels(face: list, width: int, height: int) -> np.ndarray:
+        """(478, 3) pixels: MediaPipe's normalised [0, 1] image coordinates to OpenCV pixel centres; z scales
+        like x (MediaPipe's convention)."""
+        norm = np.array([(p.x, p.y, p.z) for p in face], dtype=np.float64)
+        return np.stack([norm[:, 0] * width - 0.5, norm[:, 1] * height - 0.5, norm[:, 2] * width], axis=1)
+
+    @staticmethod
+    def _blendshapes(categories: list) -> tuple[np.ndarray, np.ndarray]:
+        """Scores by name into ARKIT_NAMES order; names MediaPipe lacks stay 0 and are marked invalid."""
+        by_name = {c.category_name: float(c.score) for c in categories}
+        scores = np.array([by_name.get(n, 0.0) for n in ARKIT_NAMES], dtype=np.float32)
+        valid = np.array([n in by_name for n in ARKIT_NAMES], dtype=bool)
+        return np.clip(scores, 0.0, 1.0), valid
+
+    @staticmethod
+    def _pose(matrix: np.ndarray) -> np.ndarray:
+        """MediaPipe's 4×4 (canonical cm → OpenGL camera cm) as backend metres → OpenCV camera metres."""
+        m = np.asarray(matrix, dtype=np.float64)
+        pose = np.eye(4)
+        pose[:3, :3] = _GL_TO_CV @ m[:3, :3]
+        pose[:3, 3] = _GL_TO_CV @ m[:3, 3] * _CM
+        return pose.astype(np.float32)
+
+    @staticmethod
+    def _score(detections: list, box: np.ndarray) -> float | None:
+        """Confidence of the face-detector box whose centre lies in the chosen face's box (the best such)."""
+        best = None
+        for det in detections:
+            bb = det.bounding_box
+            cx, cy = bb.origin_x + 0.5 * bb.width, bb.origin_y + 0.5 * bb.height
+            if box[0] <= cx <= box[2] and box[1] <= cy <= box[3] and det.categories:
+                score = float(det.categories[0].score)
+                best = score if best is None else max(best, score)
+        return best
+
+    def _shape_residual(self, xyz: np.ndarray) -> float:
+        """RMS residual of a similarity fit of the canonical mesh to the 468 face landmarks, in inter-ocular units."""
+        target = xyz[: self._canonical.shape[0]]
+        src = self._canonical
+        mu_s, mu_t = src.mean(axis=0), target.mean(axis=0)
+        s0, t0 = src - mu_s, target - mu_t
+        u, sigma, vt = np.linalg.svd(t0.T @ s0)
+        fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])  # keep a rotation, never a reflection
+        rotation = u @ fix @ vt
+        scale = float(np.trace(np.diag(sigma) @ fix) / np.sum(s0 ** 2))
+        fitted = scale * s0 @ rotation.T
+        rms = float(np.sqrt(np.mean(np.sum((fitted - t0) ** 2, axis=1))))
+        iod = float(np.linalg.norm(target[LEFT_EYE_OUTER] - target[RIGHT_EYE_OUTER]))
+        return rms / max(iod, 1e-6)
