@@ -1,0 +1,39 @@
+"""Parametric head models behind one interface (:class:`HeadModel`): ICT (default) and FaceVerse."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import InvertAvatarError
+from .arkit import ARKIT_NAMES, ArkitMap
+from .base import BONE_NAMES, HeadModel
+
+__all__ = ["ARKIT_NAMES", "ArkitMap", "BONE_NAMES", "HeadModel", "load_head_model"]
+
+
+@lru_cache(maxsize=4)
+def load_head_model(name: str = "ict", path: str | None = None) -> HeadModel:
+    """Load a head model by name: ``"ict"`` (installed asset) or ``"faceverse"`` (the user's ``.npy``).
+
+    ``path`` overrides where the file is read from. Results are cached: models are immutable once loaded.
+    """
+    from .. import assets, paths
+
+    if name == "ict":
+        from .ict import load_ict
+
+        return load_ict(Path(path) if path else assets.find_asset(assets.ICT))
+    if name == "faceverse":
+        from .faceverse import load_faceverse
+
+        if path is None:
+            found = sorted(paths.faceverse_dir().glob("*.npy"))
+            if not found:
+                raise InvertAvatarError(
+                    "faceverse_missing", f"No FaceVerse model in {paths.faceverse_dir()}.",
+                    "Download FaceVerse (v3: faceverse_v3_1.npy) under its terms and put it there; see "
+                    "docs/user-files.md. The default ICT model works without it.")
+            path = str(found[0])
+        return load_faceverse(Path(path))
+    raise InvertAvatarError("unknown_head_model", f"Unknown head model {name!r}.", "Use 'ict' or 'faceverse'.")

@@ -1,0 +1,30 @@
+"""``invertavatar info``: device, torch build, installed assets and user-supplied files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..status import installation_report
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("info", help="show the device, torch build and which models are installed")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = installation_report()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"invertavatar {report['backend_version']} (API v{report['api_version']})")
+    print(f"device:       {report['device']}")
+    print(f"torch:        {report['torch']}")
+    print(f"home:         {report['home']}")
+    for name, item in report["models"].items():
+        state = "installed" if item["installed"] else "absent"
+        where = item.get("path") or item.get("hint", "")
+        print(f"{name:27s} {state:9s} {where}")
+    return 0
