@@ -1,0 +1,90 @@
+"""Add-on data: one PointerProperty per ID type (Object, Scene) plus transient job state on the WindowManager."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+MODES = (
+    ("fit", "Fit", "Fit the parametric head and bake a texture (fast, works on CPU)"),
+    ("neural", "Neural", "Also run incremental GAN inversion (needs the neural checkpoint on the backend)"),
+)
+
+
+class INVERTAVATAR_PG_object(bpy.types.PropertyGroup):
+    """Links an object to its avatar on the backend."""
+
+    role: EnumProperty(name="Role", items=(("NONE", "None", ""), ("HEAD", "Head", "The head mesh"),
+                                           ("RIG", "Rig", "The head armature")), default="NONE")
+    avatar_id: StringProperty(name="Avatar ID", description="The avatar's id on the backend")
+    backend_url: StringProperty(name="Backend", description="The backend that made this avatar")
+    head_model: StringProperty(name="Head model")
+    mode: StringProperty(name="Mode")
+    coverage: FloatProperty(name="Coverage", description="Fraction of the texture seen in the inputs",
+                            subtype="FACTOR", min=0.0, max=1.0)
+    frames_used: IntProperty(name="Frames used")
+
+
+class INVERTAVATAR_PG_input(bpy.types.PropertyGroup):
+    """One photo or clip to upload."""
+
+    filepath: StringProperty(name="File", subtype="FILE_PATH")
+
+
+class INVERTAVATAR_PG_scene(bpy.types.PropertyGroup):
+    """Per-scene reconstruction settings (the backend URL lives in the preferences, not here)."""
+
+    inputs: CollectionProperty(type=INVERTAVATAR_PG_input)
+    input_index: IntProperty(name="Selected input")
+    mode: EnumProperty(name="Mode", items=MODES, default="fit")
+    head_model: EnumProperty(name="Head model", items=(
+        ("ict", "ICT Face Model", "ICT FaceKit light model (default, works offline)"),
+        ("faceverse", "FaceVerse", "FaceVerse model (files you downloaded; needed for neural mode)")), default="ict")
+    every: IntProperty(name="Every", description="Use every n-th frame of a clip", default=1, min=1, max=100)
+    max_frames: IntProperty(name="Max frames", description="Stop after this many frames of a clip", default=64,
+                            min=1, max=100000)
+    animate_on_import: BoolProperty(name="Key the clip's performance",
+                                    description="When the input is a clip, key its expressions and head pose",
+                                    default=True)
+
+
+class INVERTAVATAR_PG_job(bpy.types.PropertyGroup):
+    """Transient job and status state (WindowManager: not saved in the .blend)."""
+
+    running: BoolProperty(name="Running")
+    progress: FloatProperty(name="Progress", subtype="FACTOR", min=0.0, max=1.0)
+    stage: StringProperty(name="Stage")
+    status: StringProperty(name="Status")
+    status_is_error: BoolProperty(name="Status is an error")
+    backend_info: StringProperty(name="Backend", description="Result of the last connection test")
+
+
+classes = (INVERTAVATAR_PG_object, INVERTAVATAR_PG_input, INVERTAVATAR_PG_scene, INVERTAVATAR_PG_job)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Object.invertavatar = PointerProperty(type=INVERTAVATAR_PG_object)
+    bpy.types.Scene.invertavatar = PointerProperty(type=INVERTAVATAR_PG_scene)
+    bpy.types.WindowManager.invertavatar = PointerProperty(type=INVERTAVATAR_PG_job)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.invertavatar
+    del bpy.types.Scene.invertavatar
+    del bpy.types.Object.invertavatar
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+
+
+def set_status(context: bpy.types.Context, text: str, error: bool = False) -> None:
+    """Write the persistent status line shown in the sidebar (reports scroll away; this stays)."""
+    job = context.window_manager.invertavatar
+    job.status = text
+    job.status_is_error = error
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type in ("VIEW_3D", "PREFERENCES"):
+                area.tag_redraw()

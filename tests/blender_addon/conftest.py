@@ -1,0 +1,52 @@
+"""Fixtures for the add-on tests: isolated Blender user folder, the installed extension, ICT bundles, stub server."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports bpy: keep Blender's config, extensions and caches out of the real home.
+_USER_RESOURCES = tempfile.mkdtemp(prefix="invertavatar-blender-")
+os.environ["BLENDER_USER_RESOURCES"] = _USER_RESOURCES
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `blender_addon.core` for the bpy-free tests
+
+import ict_bundle  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ict_mesh_arrays() -> dict:
+    return ict_bundle.build_mesh_arrays()
+
+
+@pytest.fixture(scope="session")
+def ict_bundle_dir(tmp_path_factory, ict_mesh_arrays) -> Path:
+    """A full ICT bundle (26,719 vertices, 52 ARKit keys, 512² texture) with a 24-frame synthetic clip."""
+    folder = tmp_path_factory.mktemp("bundles") / "ict.avatar"
+    return ict_bundle.write_ict_bundle(folder, tracks=ict_bundle.synthetic_tracks(24), mesh=ict_mesh_arrays)
+
+
+@pytest.fixture(scope="session")
+def addon(tmp_path_factory):
+    """The extension, installed and enabled once per session in the isolated user folder."""
+    from addon_env import install_addon
+
+    return install_addon(tmp_path_factory.mktemp("ext"))
+
+
+@pytest.fixture()
+def clean_scene(addon):
+    """An empty scene; yields ``bpy`` and resets status/job state afterwards."""
+    import bpy
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    wm = bpy.context.window_manager
+    wm.invertavatar.status = ""
+    wm.invertavatar.status_is_error = False
+    wm.invertavatar.running = False
+    yield bpy
+    bpy.ops.wm.read_homefile(use_empty=True)
