@@ -155,3 +155,23 @@ def test_not_a_pickle_is_a_clear_error(tmp_path):
     with pytest.raises(InvertAvatarError) as err:
         load_official_pickle(bad)
     assert err.value.code == "bad_checkpoint"
+
+
+def test_cli_convert_checkpoint(tmp_path, tiny, fake_modules, mimic, capsys):
+    import argparse
+
+    from invertavatar.cli import neural_cmd
+
+    pkl = tmp_path / "snap.pkl"
+    mimic.write_mimic_snapshot(pkl, tiny, tmp_path / "executed.txt")
+    parser = argparse.ArgumentParser()
+    neural_cmd.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "out.safetensors"
+    args = parser.parse_args(["convert-checkpoint", str(pkl), str(out), "--config", "tiny"])
+    assert args.func(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert_same_state(tiny.state_dict(), load_prior(out).state_dict())
+    bad = parser.parse_args(["convert-checkpoint", str(tmp_path / "none.pkl"), str(out)])
+    with pytest.raises(InvertAvatarError) as err:
+        bad.func(bad)
+    assert err.value.code == "missing_file"
