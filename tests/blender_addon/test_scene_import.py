@@ -134,5 +134,5 @@ def test_bad_bundle_shows_message_and_changes_nothing(clean_scene, tmp_path):
     with pytest.raises(RuntimeError, match="not describe an InvertAvatar bundle"):  # ERROR reports raise in bpy.ops
         bpy.ops.invertavatar.import_bundle(filepath=str(tmp_path / "manifest.json"))
     job = bpy.context.window_manager.invertavatar
-    assert job.status_is_error and "not an InvertAvatar bundle" in job.status
+    assert job.status_is_error and "does not describe an InvertAvatar bundle" in job.status
     assert len(bpy.data.objects) == 0
