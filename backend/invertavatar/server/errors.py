@@ -62,6 +62,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.hint, exc.headers)
 
+    @app.exception_handler(InvertAvatarError)
+    async def _pipeline_error(_: Request, exc: InvertAvatarError) -> JSONResponse:
+        # A pipeline check that fired inside a request (e.g. a render input the schema could not rule out).
+        return error_response(422, exc.code, exc.message, exc.hint)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid_request", _describe_validation(exc),

@@ -54,7 +54,6 @@ class PreviewRenderer:
         import torch
         from PIL import Image
 
-        from invertavatar.headmodel.arkit import ARKIT_INDEX
         from invertavatar.render.avatar import render_avatar
 
         with self._lock:
@@ -63,14 +62,17 @@ class PreviewRenderer:
             except InvertAvatarError as exc:
                 raise ApiError(500, exc.code, f"The stored avatar cannot be read: {exc.message}",
                                "Delete the avatar and reconstruct it.") from exc
-            arkit = np.zeros(len(ARKIT_INDEX), dtype=np.float32)
+            # Weights go in the bundle's own expression order (Apple's order in format v1, but read, not assumed).
+            order = {str(name): i for i, name in enumerate(bundle.mesh["expression_names"])}
+            arkit = np.zeros(len(order), dtype=np.float32)
             for name, weight in request.arkit.items():
-                arkit[ARKIT_INDEX[name]] = weight
+                if name in order:
+                    arkit[order[name]] = weight
             camera = preview_camera(np.asarray(bundle.mesh["vertices"]), request.width, request.height, request.yaw)
             with torch.no_grad():
                 image = render_avatar(bundle, arkit, np.asarray(request.head_rotation, dtype=np.float32),
                                       np.asarray(request.head_translation, dtype=np.float32), camera,
-                                      tuple(request.background))
+                                      np.round(np.asarray(request.background) * 255.0))
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
         return buffer.getvalue()

@@ -46,7 +46,7 @@ class JobOptions(BaseModel):
                                                                "neural inversion (needs a checkpoint).")
     head_model: Literal["ict", "faceverse"] = "ict"
     every: int = Field(1, ge=1, le=1000, description="Use every n-th frame of a clip.")
-    max_frames: int = Field(64, ge=1, le=10000, description="Use at most this many frames.")
+    max_frames: int = Field(64, ge=1, le=100000, description="Use at most this many frames.")
     multiple_faces: Literal["largest", "fail"] = Field("largest", description="Several faces in a frame: track the "
                                                                                "largest, or fail.")
     detector: Literal["mediapipe", "fan"] = "mediapipe"
