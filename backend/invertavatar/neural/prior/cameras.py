@@ -1,13 +1,15 @@
 """The prior's 25-value camera label: flattened 4x4 cam-to-world (OpenCV camera) + flattened normalised 3x3 K.
 
-World frame of the prior = the backend frame (metres scaled to the tri-plane box, +Y up, face looking down +Z);
-the frontal camera sits at pivot + (0, 0, radius) with cam-to-world rotation diag(1, -1, -1).
+The prior's world frame is EG3D's: seen from the frontal camera, +x is image right, +y is image **down** and +z
+points towards the camera (the frontal camera sits at pivot + (0, 0, radius) with cam-to-world rotation
+diag(1, 1, -1)). This frame is left-handed; it is what makes plane 0 (x -> columns, y -> rows) an upright,
+unmirrored view of the face, the layout the face window and mouth rule assume. From the backend frame (metres,
++Y up, face towards +Z) it is reached by negating Y and scaling (see ``condition.IctCondition``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
@@ -23,21 +25,19 @@ def orbit_camera(
     radius: float = DEFAULT_RADIUS,
     pivot: tuple[float, float, float] = DEFAULT_PIVOT,
 ) -> torch.Tensor:
-    """Cam-to-world (4, 4) of a camera on a sphere around ``pivot`` looking at it.
+    """Cam-to-world (4, 4) of a camera on a sphere around ``pivot``, looking at it.
 
-    ``yaw`` (radians) moves the camera towards +X (the subject's left), ``pitch`` moves it up.
+    ``yaw`` (radians) moves the camera towards +x (image right of the frontal view), ``pitch`` moves it up (-y).
     """
-    centre = torch.tensor(pivot, dtype=torch.float64)
-    offset = torch.tensor([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)],
-                          dtype=torch.float64)
-    position = centre + radius * offset
-    forward = -offset
-    right = torch.linalg.cross(forward, torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64))
-    right = right / right.norm()
-    down = torch.linalg.cross(forward, right)
-    pose = torch.eye(4, dtype=torch.float64)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, position
-    return pose.float()
+    centre = np.asarray(pivot, dtype=np.float64)
+    offset = np.array([math.sin(yaw) * math.cos(pitch), -math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
+    forward = -offset  # camera z axis
+    down = np.array([0.0, 1.0, 0.0]) - forward[1] * forward
+    down /= np.linalg.norm(down)
+    right = np.cross(forward, down)  # in this left-handed world, image right = z x y
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, centre + radius * offset
+    return torch.from_numpy(pose).float()
 
 
 def camera_label(cam2world: torch.Tensor, focal: float = DEFAULT_FOCAL, principal: float = 0.5) -> torch.Tensor:
@@ -47,17 +47,19 @@ def camera_label(cam2world: torch.Tensor, focal: float = DEFAULT_FOCAL, principa
     return torch.cat([cam2world.reshape(16), intrinsics.reshape(9)])
 
 
-def label_from_camera(camera: Any, world_scale: float = 1.0) -> torch.Tensor:
-    """Label from an ``invertavatar.render.Camera`` (K in pixels, world->camera R, t, width, height).
+def label_from_camera(camera, origin: np.ndarray, scale: float, target: np.ndarray) -> torch.Tensor:
+    """Label for an ``invertavatar.render.Camera`` (backend metres, world->camera R, t; K in pixels).
 
-    ``world_scale`` converts the camera's world units into the prior's (e.g. metres -> tri-plane box units).
+    Backend points map into the prior frame as p' = diag(1, -1, 1) (p - origin) * scale + target.
     """
-    r = np.asarray(camera.R, dtype=np.float64)
-    t = np.asarray(camera.t, dtype=np.float64) * world_scale
+    flip = np.diag([1.0, -1.0, 1.0])
+    r = np.asarray(camera.R, dtype=np.float64).reshape(3, 3)
+    t = np.asarray(camera.t, dtype=np.float64).reshape(3)
+    position = -r.T @ t
     pose = np.eye(4)
-    pose[:3, :3] = r.T
-    pose[:3, 3] = -r.T @ t
-    k = np.asarray(camera.K, dtype=np.float64).copy()
+    pose[:3, :3] = flip @ r.T
+    pose[:3, 3] = flip @ (position - np.asarray(origin, np.float64)) * scale + np.asarray(target, np.float64)
+    k = np.asarray(camera.K, dtype=np.float64).reshape(3, 3).copy()
     k[0] /= float(camera.width)
     k[1] /= float(camera.height)
     return torch.from_numpy(np.concatenate([pose.reshape(16), k.reshape(9)])).float()

@@ -1,0 +1,109 @@
+"""Mesh condition from the ICT head model through invertavatar.render, camera labels, and driving an avatar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from invertavatar.headmodel.arkit import ARKIT_NAMES
+from invertavatar.neural.config import tiny_config
+from invertavatar.neural.prior.animate import AvatarDriver
+from invertavatar.neural.prior.cameras import camera_label, orbit_camera
+from invertavatar.neural.prior.condition import IctCondition, plane_to_condition_pixels
+from invertavatar.neural.prior.face_plane import hole_masks
+from invertavatar.neural.prior.generator import Next3DGenerator
+from invertavatar.render import Camera
+
+torch.set_num_threads(1)
+
+
+def test_condition_pixels_are_aligned_with_the_face_window():
+    cfg = tiny_config()
+    r0, r1, c0, c1 = cfg.face_window
+    res = cfg.plane_resolution
+    # plane-0 pixel centre (row r0 + 0.25, col c0 + 0.25) is the centre of condition pixel (0, 0)
+    x = ((c0 + 0.25) / res - 0.5) * cfg.box_warp
+    y = ((r0 + 0.25) / res - 0.5) * cfg.box_warp
+    screen = plane_to_condition_pixels(torch.tensor([[[x, y, 0.1]]]), cfg)
+    np.testing.assert_allclose(screen[0, 0, :2].numpy(), [0.5, 0.5], atol=1e-5)
+    assert screen[0, 0, 2] < plane_to_condition_pixels(torch.tensor([[[x, y, 0.0]]]), cfg)[0, 0, 2]
+
+
+@pytest.fixture(scope="module")
+def condition(ict_model):
+    return IctCondition(ict_model, tiny_config())
+
+
+def expression(model, **weights) -> torch.Tensor:
+    e = torch.zeros(1, model.n_expression)
+    for name, value in weights.items():
+        e[0, list(model.expression_names).index(name)] = value
+    return e
+
+
+def test_ict_condition_layout_and_open_mouth_hole(ict_model, condition):
+    cfg = condition.config
+    neutral = condition(ict_model.evaluate(expression=expression(ict_model)))
+    opened = condition(ict_model.evaluate(expression=expression(ict_model, jawOpen=1.0)))
+    assert neutral.shape == (1, cfg.plane_resolution, cfg.plane_resolution, 3)
+    alpha = neutral[..., 2]
+    assert set(alpha.unique().tolist()) <= {0.0, 1.0} and 0.2 < alpha.mean() < 0.7
+    assert neutral[..., :2].abs().max() <= 1.0
+    assert (neutral[..., :2][alpha == 0] == 0).all()
+    # The face is upright: the forehead (top rows) is above the chin; the open mouth is an enclosed hole
+    # below the mouth row, which the generator re-synthesises (inject alpha 1).
+    rows = torch.nonzero(alpha[0]).float()[:, 0]
+    assert rows.min() < cfg.plane_resolution * 0.2 and rows.max() > cfg.plane_resolution * 0.8
+    full_n, _ = hole_masks(alpha, cfg.mouth_row)
+    full_o, inject_o = hole_masks(opened[..., 2], cfg.mouth_row)
+    hole_n = (full_n - alpha).sum().item()
+    hole_o = (full_o - opened[..., 2]).sum().item()
+    assert hole_o > hole_n + 10
+    mouth = torch.nonzero(inject_o[0] - opened[0, ..., 2]).float()
+    assert mouth[:, 0].min() >= cfg.mouth_row and mouth[:, 0].mean() > cfg.plane_resolution / 2
+
+
+def test_frontal_camera_label_matches_orbit_camera(condition):
+    c = condition
+    distance_units = 2.7
+    target = c.plane_target
+    # a backend camera on +Z whose centre maps to pivot (target + (0, 0, 2.7)) in the prior frame
+    metres = distance_units / 2.0 + c.centre[2] - target[2] / 2.0
+    cam = Camera.frontal(focal_px=4.2647 * 64, width=64, height=64, distance=metres)
+    cam = Camera(cam.K, cam.R, cam.t + torch.tensor(cam.R.numpy() @ (-np.array([c.centre[0], c.centre[1], 0.0])),
+                                                   dtype=torch.float32), 64, 64)
+    label = c.camera_label(cam)
+    expected = camera_label(orbit_camera(pivot=tuple(target)))
+    np.testing.assert_allclose(label.numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_orbit_camera_is_a_look_at_with_image_down_along_y():
+    pose = orbit_camera(yaw=0.4, pitch=0.2).double()
+    r = pose[:3, :3]
+    assert torch.allclose(r.T @ r, torch.eye(3, dtype=torch.float64), atol=1e-6)
+    pivot = torch.tensor([0.0, 0.0, 0.2], dtype=torch.float64)
+    forward = (pivot - pose[:3, 3]) / (pivot - pose[:3, 3]).norm()
+    assert torch.allclose(r[:, 2], forward, atol=1e-6)
+    assert r[1, 1] > 0.9 and pose[1, 3] < 0  # image down ~ +y; pitching up moves the camera to -y
+    assert torch.allclose(orbit_camera()[:3, :3], torch.diag(torch.tensor([1.0, 1.0, -1.0])))
+
+
+def test_driver_renders_expressions_from_arkit(ict_model):
+    torch.manual_seed(2)
+    gen = Next3DGenerator(tiny_config()).eval()
+    ws = gen.mapping(torch.randn(1, gen.config.z_dim), camera_label(orbit_camera())[None]).detach()
+    driver = AvatarDriver(gen, ict_model, ws)
+    cam = Camera.frontal(focal_px=4.2647 * 64, width=64, height=64, distance=1.45)
+    neutral = driver.frame(cam)
+    arkit = np.zeros(52, np.float32)
+    arkit[ARKIT_NAMES.index("jawOpen")] = 1.0
+    opened = driver.frame(cam, arkit=arkit)
+    again = driver.frame(cam, arkit=arkit)
+    size = gen.config.output_resolution
+    assert opened.image.shape == (1, 3, size, size) and torch.isfinite(opened.image).all()
+    assert torch.equal(opened.image, again.image)
+    assert not torch.equal(neutral.image, opened.image)
+    assert torch.equal(neutral.planes[:, 1:], opened.planes[:, 1:])
+    turned = driver.frame(cam, head_rotation=np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]]) @ np.eye(3) * 1.0)
+    assert not torch.allclose(turned.image, neutral.image)
