@@ -16,7 +16,7 @@ from PIL import Image
 
 from invertavatar.io.bundle import read_bundle
 
-from .live import LiveServer
+from invertavatar.server.process import ServerProcess
 from .media import astronaut, make_clip, save_jpeg
 
 
@@ -35,7 +35,7 @@ POLL_S = 0.02
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = LiveServer(tmp_path_factory.mktemp("accept") / "data", "--max-file-mb", "4").start()
+    server = ServerProcess(tmp_path_factory.mktemp("accept") / "data", "--max-file-mb", "4").start()
     yield server
     server.stop()
     assert "Traceback" not in server.output.read_text(errors="replace")

@@ -10,7 +10,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, ignored_auth, response_headers_conformance,
                                                response_schema_conformance, status_code_conformance)
 
-from .live import LiveServer
+from invertavatar.server.process import ServerProcess
 
 # FastAPI publishes OpenAPI 3.1; schemathesis 3.x supports it behind this switch.
 schemathesis.experimental.OPEN_API_3_1.enable()
@@ -21,7 +21,7 @@ CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory):
-    server = LiveServer(tmp_path_factory.mktemp("fuzz") / "data", "--max-file-mb", "1").start()
+    server = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data", "--max-file-mb", "1").start()
     yield server
     server.stop()
     assert "Traceback" not in server.log()
