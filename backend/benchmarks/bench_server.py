@@ -1,0 +1,219 @@
+"""Cost of the HTTP service around the pipeline.
+
+1. Overhead: a one-photo job through the service (upload + poll + download of the zip) ÷ the same job with
+   `run_job` called directly in this process. Goal ≤ 1.1.
+2. Polling: how many `GET /v1/jobs/{id}` per second the service answers while a job runs, and how much that
+   polling slows the job (the job's own duration, read from the service's index), at the add-on's rate (2 Hz)
+   and with a client polling as fast as it can. Goal: ≤ 5 % at the add-on's rate.
+3. Cancel latency: from `POST /v1/jobs/{id}/cancel` on a running clip job to the job reported `cancelled`.
+
+Writes docs/benchmarks/server.json and docs/benchmarks/server.png.
+
+    PYTHONPATH=backend .venv/bin/python backend/benchmarks/bench_server.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # for the test media helpers (tests/backend/server/media.py)
+
+from invertavatar.server.process import ServerProcess  # noqa: E402
+from tests.backend.server.media import astronaut, make_clip, save_jpeg  # noqa: E402
+
+OUT = REPO / "docs" / "benchmarks"
+FAST_POLL_S = 0.05  # the overhead measurement polls briskly so that poll spacing does not dominate
+ADDON_POLL_S = 0.5  # blender_addon/core/jobs.py polls every 0.5 s
+
+
+def direct_job(photo: Path, work: Path) -> float:
+    """Seconds for run_job on one photo, in this process."""
+    from invertavatar.pipeline import JobSpec, run_job
+
+    output = work / f"direct-{time.monotonic_ns()}.avatar"
+    started = time.perf_counter()
+    run_job(JobSpec(inputs=[photo], output=output))
+    return time.perf_counter() - started
+
+
+def submit(server: ServerProcess, client: httpx.Client, path: Path, options: dict | None = None) -> str:
+    response = client.post(f"{server.url}/v1/jobs", headers=server.auth, data={"options": json.dumps(options or {})},
+                           files=[("files", (path.name, path.read_bytes(), "application/octet-stream"))])
+    response.raise_for_status()
+    return response.json()["job_id"]
+
+
+def wait_done(server: ServerProcess, client: httpx.Client, job_id: str, poll_s: float) -> dict:
+    while True:
+        job = client.get(f"{server.url}/v1/jobs/{job_id}", headers=server.auth).json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            if job["state"] != "done":
+                raise RuntimeError(f"job {job_id} ended {job['state']}: {job['error']}")
+            return job
+        time.sleep(poll_s)
+
+
+def service_job(server: ServerProcess, client: httpx.Client, photo: Path) -> float:
+    """Seconds for upload + poll + download of the bundle zip."""
+    started = time.perf_counter()
+    job = wait_done(server, client, submit(server, client, photo), FAST_POLL_S)
+    size = 0
+    with client.stream("GET", f"{server.url}/v1/avatars/{job['avatar_id']}/bundle", headers=server.auth) as r:
+        r.raise_for_status()
+        for chunk in r.iter_bytes():
+            size += len(chunk)
+    return time.perf_counter() - started
+
+
+def job_seconds(server: ServerProcess, job_id: str) -> float:
+    """The job's own run time as the worker recorded it (start of the pipeline to the published bundle)."""
+    with sqlite3.connect(f"file:{server.data_dir / 'index.sqlite3'}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT timings FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return float(json.loads(row[0])["total"])
+
+
+def job_state(server: ServerProcess, job_id: str) -> str:
+    with sqlite3.connect(f"file:{server.data_dir / 'index.sqlite3'}?mode=ro", uri=True) as db:
+        return db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+
+
+def polled_job(server: ServerProcess, photo: Path, interval: float | None) -> dict:
+    """Run one job while a client polls it every ``interval`` s (None: as fast as it can, one connection;
+    0: no HTTP polling at all — the end is noticed by reading the index file)."""
+    with httpx.Client(timeout=120) as client:
+        job_id = submit(server, client, photo)
+        requests = 0
+        started = time.perf_counter()
+        while interval == 0:
+            if job_state(server, job_id) in ("done", "failed", "cancelled"):
+                return {"job_s": job_seconds(server, job_id), "requests": 0, "requests_per_s": 0.0}
+            time.sleep(0.2)
+        while True:
+            job = client.get(f"{server.url}/v1/jobs/{job_id}", headers=server.auth).json()
+            requests += 1
+            if job["state"] in ("done", "failed", "cancelled"):
+                break
+            if interval:
+                time.sleep(interval)
+        elapsed = time.perf_counter() - started
+    return {"job_s": job_seconds(server, job_id), "requests": requests, "requests_per_s": requests / elapsed}
+
+
+def cancel_latency(server: ServerProcess, clip: Path) -> float:
+    with httpx.Client(timeout=120) as client:
+        job_id = submit(server, client, clip, {"max_frames": 150})
+        while True:
+            job = client.get(f"{server.url}/v1/jobs/{job_id}", headers=server.auth).json()
+            if job["state"] == "running" and job["progress"] > 0:
+                break
+            time.sleep(0.02)
+        started = time.perf_counter()
+        job = client.post(f"{server.url}/v1/jobs/{job_id}/cancel", headers=server.auth).json()
+        while job["state"] != "cancelled":
+            time.sleep(0.02)
+            job = client.get(f"{server.url}/v1/jobs/{job_id}", headers=server.auth).json()
+        return time.perf_counter() - started
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(13, 4))
+    groups = {"run_job (direct)": result["direct_s"], "service\n(upload+poll+zip)": result["service_s"]}
+    for i, (name, values) in enumerate(groups.items()):
+        left.bar(i, statistics.median(values), color=("#8da0cb", "#fc8d62")[i], alpha=0.8)
+        left.scatter([i] * len(values), values, color="black", s=12, zorder=3)
+    left.set_xticks(range(len(groups)), list(groups))
+    left.set_ylabel("seconds (one photo)")
+    left.set_title(f"service overhead ×{result['overhead_ratio']:.3f} (goal ≤ 1.1)")
+    polling = result["polling"]
+    names = list(polling)
+    middle.bar(range(len(names)), [polling[n]["job_s"] for n in names], color="#66c2a5")
+    middle.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names])
+    middle.set_ylabel("job run time (s)")
+    middle.set_title("job time under polling")
+    for i, name in enumerate(names):
+        rate = polling[name].get("requests_per_s")
+        if rate:
+            middle.annotate(f"{rate:.0f} req/s", (i, polling[name]["job_s"]), ha="center", va="bottom")
+    right.bar(range(len(result["cancel_s"])), result["cancel_s"], color="#e78ac3")
+    right.axhline(2.0, color="red", linestyle="--", label="2 s")
+    right.set_xlabel("run")
+    right.set_ylabel("seconds")
+    right.set_title("cancel → cancelled (clip job)")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        work = Path(tmp)
+        photo = save_jpeg(astronaut(), work / "astronaut.jpg")
+        clip = make_clip(work / "clip.mp4", frames=150)
+
+        direct_job(photo, work)  # warm-up: model files, MediaPipe graph, caches
+        direct = [direct_job(photo, work) for _ in range(args.repeats)]
+
+        server = ServerProcess(work / "data").start()
+        try:
+            with httpx.Client(timeout=300) as client:
+                service_job(server, client, photo)  # warm-up in the server process
+                service = [service_job(server, client, photo) for _ in range(args.repeats)]
+            polling: dict[str, dict] = {"unpolled": [], "addon_2hz": [], "tight_loop": []}
+            for _ in range(args.repeats):  # interleaved, so drift in machine load hits every mode alike
+                for name, interval in (("unpolled", 0), ("addon_2hz", ADDON_POLL_S), ("tight_loop", None)):
+                    polling[name].append(polled_job(server, photo, interval))
+            cancels = [cancel_latency(server, clip) for _ in range(args.repeats)]
+        finally:
+            server.stop()
+
+    def summary(runs: list[dict]) -> dict:
+        return {"job_s": statistics.median(r["job_s"] for r in runs),
+                "requests_per_s": statistics.median(r["requests_per_s"] for r in runs), "runs": runs}
+
+    polling_summary = {name: summary(runs) for name, runs in polling.items()}
+    base = polling_summary["unpolled"]["job_s"]
+    polling_summary["unpolled"].pop("requests_per_s")
+    result = {
+        "benchmark": "server",
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "repeats": args.repeats,
+        "direct_s": direct,
+        "service_s": service,
+        "overhead_ratio": statistics.median(service) / statistics.median(direct),
+        "overhead_goal": 1.1,
+        "polling": polling_summary,
+        "polling_slowdown": {name: polling_summary[name]["job_s"] / base - 1 for name in ("addon_2hz", "tight_loop")},
+        "polling_slowdown_goal": 0.05,
+        "cancel_s": cancels,
+        "notes": "Shared 2-core CPU machine; medians. Job time under polling is the worker's own measurement.",
+    }
+    (OUT / "server.json").write_text(json.dumps(result, indent=2))
+    plot(result, OUT / "server.png")
+    print(json.dumps({k: result[k] for k in ("overhead_ratio", "polling_slowdown", "cancel_s")}, indent=2))
+    print("tight-loop polling:", round(polling_summary["tight_loop"]["requests_per_s"]), "req/s")
+
+
+if __name__ == "__main__":
+    main()
