@@ -10,7 +10,7 @@ Each iBUG point is one MediaPipe vertex. The choice started from the widely used
 then settled on astronaut and grace_hopper (each also mirrored) against an independent 68-point iBUG detector
 (dlib's shape predictor), choosing among the vertices of the matching feature (face oval, brow, eye and lip
 contours) with the table kept mirror-symmetric: mean distance 0.048 inter-ocular distances, against 0.061 for the
-common table, mostly from the jaw. Drawn over both photos in docs/benchmarks/detect_ibug68_overlay.png.
+common table, mostly from the jaw. Drawn over both photos in docs/benchmarks/detect.png.
 """
 
 from __future__ import annotations
