@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -89,6 +90,8 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
+        # Importing torch for the device name takes seconds: do it now, so the first health call is quick.
+        threading.Thread(target=health, name="invertavatar-health-warmup", daemon=True).start()
         try:
             yield
         finally:
