@@ -8,7 +8,7 @@ import torch
 from ..errors import InvertAvatarError
 from .camera import Camera
 from .interpolate import interpolate, sample_image, vertex_normals
-from .rasterize import Fragments, rasterize
+from .rasterize import Fragments, as_triangles, rasterize
 
 
 def _bad(message: str, hint: str) -> InvertAvatarError:
@@ -26,8 +26,8 @@ def headlight_shading(vertices: torch.Tensor, triangles: torch.Tensor | np.ndarr
 
     ``vertices`` (B,V,3) world positions; the normals are the interpolated, renormalised vertex normals.
     """
-    normals = interpolate(vertex_normals(vertices, triangles), fragments, triangles)
-    positions = interpolate(vertices, fragments, triangles)
+    both = interpolate(torch.cat([vertex_normals(vertices, triangles), vertices], -1), fragments, triangles)
+    normals, positions = both[..., :3], both[..., 3:]
     centre = camera.center
     centre = centre[:, None, None, :] if centre.ndim == 2 else centre
     to_light = centre - positions
@@ -55,6 +55,8 @@ def render_textured(vertices: torch.Tensor, triangles: torch.Tensor | np.ndarray
         raise _bad("texture must be a float tensor (H, W, C) or (B, H, W, C) in [0, 1].",
                    "Convert a uint8 image with torch.from_numpy(img).float() / 255.")
     uv_t = torch.as_tensor(uv, dtype=verts.dtype, device=verts.device)
+    triangles = as_triangles(triangles, verts.shape[1], verts.device)
+    uv_triangles = as_triangles(uv_triangles, uv_t.shape[0], verts.device)
     screen = camera.project(verts)
     fragments = rasterize(screen, triangles, camera.height, camera.width, cull_backfaces=cull_backfaces,
                           backend=backend)
