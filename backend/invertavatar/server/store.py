@@ -13,6 +13,8 @@ from typing import Any
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE_STATES = (QUEUED, RUNNING)
 FINAL_STATES = (DONE, FAILED, CANCELLED)
+INTERRUPTED = {"code": "interrupted", "message": "The backend stopped before this job finished.",
+               "hint": "Submit the job again."}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -119,10 +121,8 @@ class Store:
     def mark_interrupted(self) -> list[str]:
         """Fail every job a previous run left queued or running; return their ids."""
         ids = self.job_ids(ACTIVE_STATES)
-        error = {"code": "interrupted", "message": "The backend stopped before this job finished.",
-                 "hint": "Submit the job again."}
         for job_id in ids:
-            self.set_state(job_id, FAILED, error["message"], error=error)
+            self.set_state(job_id, FAILED, INTERRUPTED["message"], error=INTERRUPTED)
         return ids
 
     def old_finished_jobs(self, before: float) -> list[str]:

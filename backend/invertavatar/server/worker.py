@@ -20,7 +20,7 @@ from invertavatar.errors import CancelledError, InvertAvatarError
 
 from .config import ServerConfig
 from .errors import ApiError
-from .store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Store
+from .store import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, Store
 
 log = logging.getLogger("invertavatar.server")
 
@@ -192,8 +192,12 @@ class Worker:
                 raise CancelledError()
             avatar_id = self._publish(output, job.avatar_id if refine else uuid.uuid4().hex, manifest)
         except CancelledError as exc:
-            self.store.set_state(job_id, CANCELLED, exc.message, error=exc.to_dict())
-            log.info("job %s cancelled after %.1f s", job_id, time.monotonic() - started)
+            if self._stopping:  # the service is shutting down; the owner did not ask for this
+                self.store.set_state(job_id, FAILED, INTERRUPTED["message"], error=INTERRUPTED)
+                log.info("job %s interrupted by shutdown", job_id)
+            else:
+                self.store.set_state(job_id, CANCELLED, exc.message, error=exc.to_dict())
+                log.info("job %s cancelled after %.1f s", job_id, time.monotonic() - started)
         except InvertAvatarError as exc:
             self.store.set_state(job_id, FAILED, exc.message, error=exc.to_dict())
             log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)

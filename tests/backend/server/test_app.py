@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from invertavatar.errors import InvertAvatarError
 from invertavatar.server.app import create_app
+from invertavatar.server.store import Store
 
 from .conftest import GatedRunner, image_bytes
 
@@ -207,3 +208,14 @@ def test_render_request_validation(client):
     assert_error(client.post(f"/v1/avatars/{'a' * 32}/render", json=body, headers=AUTH), 422, "invalid_request")
     body = {"arkit": {"jawOpen": 0.5}, "width": 64, "height": 64}
     assert_error(client.post(f"/v1/avatars/{'a' * 32}/render", json=body, headers=AUTH), 404, "avatar_not_found")
+
+
+def test_shutdown_marks_the_running_job_interrupted(config, runner):
+    app = create_app(config, TOKEN, runner)
+    with TestClient(app, base_url="http://127.0.0.1:8765") as client:
+        job_id = submit(client).json()["job_id"]
+        runner.started.wait(10)
+        wait_state(client, job_id, {"running"})
+    # Leaving the block ran the shutdown: the job was stopped, and not reported as cancelled by its owner.
+    record = Store(config.index_path).get_job(job_id)
+    assert record.state == "failed" and record.error["code"] == "interrupted"
