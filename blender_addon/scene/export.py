@@ -8,10 +8,12 @@ import bpy
 
 # Without bake_anim_use_all_actions=False and bake_anim_use_nla_strips=False the FBX exporter writes no
 # shape-key animation; use_mesh_modifiers and glTF's export_apply would drop the shape keys themselves.
+# bake_anim_simplify_factor=0 keeps every baked key: with simplification a curve that barely moves is dropped
+# entirely and the FBX importer then brings that shape key back at 100 %.
 FBX_GAME_ENGINE = dict(
     use_selection=True, object_types={"ARMATURE", "MESH"}, use_mesh_modifiers=False, mesh_smooth_type="FACE",
     add_leaf_bones=False, use_armature_deform_only=True, bake_anim=True, bake_anim_use_all_actions=False,
-    bake_anim_use_nla_strips=False, bake_anim_force_startend_keying=True, path_mode="COPY", embed_textures=True,
+    bake_anim_use_nla_strips=False, bake_anim_force_startend_keying=True, bake_anim_simplify_factor=0.0, path_mode="COPY", embed_textures=True,
     axis_forward="-Z", axis_up="Y", bake_space_transform=True, apply_scale_options="FBX_SCALE_UNITS",
 )
 
