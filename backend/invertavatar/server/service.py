@@ -25,7 +25,7 @@ from .config import ServerConfig
 from .errors import ApiError
 from .preview import PreviewRenderer
 from .schemas import ID_PATTERN, JobOptions, RenderRequest
-from .store import ACTIVE_STATES, FINAL_STATES, JobRecord, Store
+from .store import FINAL_STATES, JobRecord, Store
 from .uploads import Limits, receive_multipart, type_uploads
 from .worker import Runner, Worker, pipeline_runner
 
