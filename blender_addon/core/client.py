@@ -92,7 +92,11 @@ class BackendClient:
         all_headers.update(headers or {})
         conn = self._connect()
         try:
-            conn.request(method, self._prefix + path, body=body, headers=all_headers)
+            try:
+                conn.request(method, self._prefix + path, body=body, headers=all_headers)
+            except (BrokenPipeError, ConnectionResetError):
+                # A server may answer (e.g. 401) and close before reading a large upload: read that answer.
+                pass
             response = conn.getresponse()
         except socket.timeout as exc:
             conn.close()
