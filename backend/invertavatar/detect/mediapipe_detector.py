@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from invertavatar.detect.base import Detection, as_rgb_uint8, box_from_points, no_face_error, pick_face
 from invertavatar.detect.landmark_schemes import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 from invertavatar.detect.mediapipe_mesh import canonical_face_mesh
+from invertavatar.detect.tiles import pose_to_full_frame, tile_grid, unique_faces
 from invertavatar.errors import InvertAvatarError
 from invertavatar.headmodel.arkit import ARKIT_NAMES
 
@@ -57,23 +59,40 @@ def find_task_file(model_path: str | Path | None = None) -> Path:
     )
 
 
+@dataclass
+class _Face:
+    """One face of one MediaPipe run, already in whole-frame pixels."""
+
+    xyz: np.ndarray
+    box: np.ndarray
+    blendshapes: np.ndarray | None
+    blendshapes_valid: np.ndarray | None
+    pose: np.ndarray | None
+    score: float | None
+    margin: float  # distance of the face from the border of the image or tile it was found in
+
+
 class MediaPipeDetector:
     """`Detector` backed by MediaPipe's Face Landmarker in IMAGE mode (each call is independent).
 
     ``head_pose`` maps the canonical face mesh (`canonical_face_mesh`, converted to metres, backend axes) to OpenCV
     camera space in metres. Its rotation is what matters; its translation assumes MediaPipe's virtual camera: a
     pinhole with `POSE_VERTICAL_FOV_DEG` vertical field of view centred on the image (`pose_focal_px`).
+    ``search_tiles`` (default on) looks for a small face in overlapping tiles when the whole frame shows none; it
+    costs up to `tiles.MAX_TILES` extra passes, and only on frames without a face.
     """
 
     name = "mediapipe"
     scheme = "mediapipe478"
 
-    def __init__(self, multiple_faces: str = "largest", model_path: str | Path | None = None) -> None:
+    def __init__(self, multiple_faces: str = "largest", model_path: str | Path | None = None,
+                 search_tiles: bool = True) -> None:
         # Imported here so that importing invertavatar.detect stays cheap and works without mediapipe.
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core.base_options import BaseOptions
 
         self.multiple_faces = multiple_faces
+        self.search_tiles = search_tiles
         self.task_path = find_task_file(model_path)
         try:
             with zipfile.ZipFile(self.task_path) as bundle:
@@ -127,45 +146,74 @@ class MediaPipeDetector:
         return 0.5 * height / np.tan(np.radians(POSE_VERTICAL_FOV_DEG) / 2.0)
 
     def detect(self, image: np.ndarray, source: str = "image") -> Detection:
-        """Detect the face in ``image`` (see `Detector.detect`); landmarks are MediaPipe's 478 points."""
-        import mediapipe as mp
+        """Detect the face in ``image`` (see `Detector.detect`); landmarks are MediaPipe's 478 points.
 
+        When the whole frame shows no face, overlapping tiles are searched for a small one (`invertavatar.detect.tiles`).
+        """
         if self._landmarker is None:
             raise InvertAvatarError("detector_closed", "The MediaPipe detector was already closed.",
                                     "Create a new detector with make_detector().")
         rgb = as_rgb_uint8(image, source)
         height, width = rgb.shape[:2]
-        frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
         with self._lock:
-            result = self._landmarker.detect(frame)
-            faces_found = len(result.face_landmarks)
-            detections = self._face_detector.detect(frame).detections if faces_found else []
-        if faces_found == 0:
+            faces = self._faces_in(rgb, (0, 0), (height, width))
+            if not faces and self.search_tiles:
+                for x, y, w, h in tile_grid(height, width):
+                    faces += self._faces_in(rgb[y:y + h, x:x + w], (x, y), (height, width))
+                keep = unique_faces([f.box for f in faces], [f.margin for f in faces])
+                faces = [faces[i] for i in keep]
+        if not faces:
             raise no_face_error(source)
-
-        points = [self._to_pixels(face, width, height) for face in result.face_landmarks]
-        boxes = [box_from_points(p[:, :2], height, width) for p in points]
-        chosen, warnings = pick_face(boxes, self.multiple_faces, source)
-        xyz = points[chosen]
-        blendshapes, valid = self._blendshapes(result.face_blendshapes[chosen]) if result.face_blendshapes else (
-            None, None)
-        pose = (self._pose(result.facial_transformation_matrixes[chosen])
-                if result.facial_transformation_matrixes else None)
+        chosen, warnings = pick_face([f.box for f in faces], self.multiple_faces, source)
+        face = faces[chosen]
         return Detection(
-            box=boxes[chosen],
-            landmarks=xyz[:, :2].astype(np.float32),
-            landmarks_z=xyz[:, 2].astype(np.float32),
+            box=face.box,
+            landmarks=face.xyz[:, :2].astype(np.float32),
+            landmarks_z=face.xyz[:, 2].astype(np.float32),
             scheme=self.scheme,
-            blendshapes=blendshapes,
-            head_pose=pose,
-            faces_found=faces_found,
+            blendshapes=face.blendshapes,
+            head_pose=face.pose,
+            faces_found=len(faces),
             warnings=warnings,
-            score=self._score(detections, boxes[chosen]),
-            shape_residual=self._shape_residual(xyz),
-            blendshapes_valid=valid,
+            score=face.score,
+            shape_residual=self._shape_residual(face.xyz),
+            blendshapes_valid=face.blendshapes_valid,
             source=source,
             image_size=(height, width),
         )
+
+    def _faces_in(self, rgb: np.ndarray, origin: tuple[int, int], full_size: tuple[int, int]) -> list[_Face]:
+        """Every face MediaPipe finds in ``rgb``, a tile at ``origin`` of a frame of ``full_size`` (H, W)."""
+        import mediapipe as mp
+
+        frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        result = self._landmarker.detect(frame)
+        if not result.face_landmarks:
+            return []
+        detections = self._face_detector.detect(frame).detections
+        height, width = rgb.shape[:2]
+        full_height, full_width = full_size
+        faces = []
+        for k, landmarks in enumerate(result.face_landmarks):
+            xyz = self._to_pixels(landmarks, width, height)
+            local_box = box_from_points(xyz[:, :2], height, width)
+            xyz[:, :2] += origin
+            blendshapes, valid = (self._blendshapes(result.face_blendshapes[k]) if result.face_blendshapes
+                                  else (None, None))
+            pose = None
+            if result.facial_transformation_matrixes:
+                pose = self._pose(result.facial_transformation_matrixes[k])
+                if (height, width) != full_size:
+                    pose = pose_to_full_frame(
+                        pose, origin, self.pose_focal_px(height), np.array([(width - 1) / 2, (height - 1) / 2]),
+                        self.pose_focal_px(full_height), np.array([(full_width - 1) / 2, (full_height - 1) / 2]))
+            faces.append(_Face(
+                xyz=xyz, box=box_from_points(xyz[:, :2], full_height, full_width),
+                blendshapes=blendshapes, blendshapes_valid=valid, pose=pose,
+                score=self._score(detections, local_box),
+                margin=float(min(local_box[0], local_box[1], width - 1 - local_box[2], height - 1 - local_box[3])),
+            ))
+        return faces
 
     @staticmethod
     def _to_pixels(face: list, width: int, height: int) -> np.ndarray:
