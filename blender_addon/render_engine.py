@@ -99,7 +99,7 @@ class INVERTAVATAR_RenderEngine(bpy.types.RenderEngine):
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(png)
-            result.load_from_file(path)
+            result.layers[0].load_from_file(path)  # a plain image goes into the layer (RenderResult takes EXR)
         finally:
             os.unlink(path)
 

@@ -18,10 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """An RGB PNG of one colour (filter 0 rows), written with zlib only."""
-    row = b"\x00" + bytes(rgb) * width
-    raw = row * height
+def two_tone_png(width: int, height: int, top: tuple[int, int, int], bottom: tuple[int, int, int]) -> bytes:
+    """An RGB PNG whose upper half is ``top`` and lower half ``bottom`` (filter 0 rows), written with zlib only."""
+    upper = height // 2
+    raw = (b"\x00" + bytes(top) * width) * upper + (b"\x00" + bytes(bottom) * width) * (height - upper)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -44,7 +44,7 @@ class StubBackend:
         self.uploads: list[dict] = []
         self.render_requests: list[dict] = []
         self.cancel_requests: list[str] = []
-        self.render_color = (255, 128, 0)
+        self.render_top, self.render_bottom = (255, 128, 0), (0, 64, 255)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -149,7 +149,8 @@ class StubBackend:
                 if parts[:2] == ["v1", "avatars"] and len(parts) == 4 and parts[3] == "render":
                     request = json.loads(body)
                     stub.render_requests.append(request)
-                    return self._send(200, solid_png(request["width"], request["height"], stub.render_color),
+                    return self._send(200, two_tone_png(request["width"], request["height"], stub.render_top,
+                                                   stub.render_bottom),
                                       "image/png")
                 return self._json(404, {"error": {"code": "not_found", "message": "Unknown path", "hint": ""}})
 
