@@ -10,7 +10,7 @@ from invertavatar.headmodel.arkit import ARKIT_NAMES
 from invertavatar.neural.config import tiny_config
 from invertavatar.neural.prior.animate import AvatarDriver
 from invertavatar.neural.prior.cameras import camera_label, orbit_camera
-from invertavatar.neural.prior.condition import IctCondition, plane_to_condition_pixels
+from invertavatar.neural.prior.condition import ICT_PLANE_SCALE, IctCondition, plane_to_condition_pixels
 from invertavatar.neural.prior.face_plane import hole_masks
 from invertavatar.neural.prior.generator import Next3DGenerator
 from invertavatar.render import Camera
@@ -51,17 +51,19 @@ def test_ict_condition_layout_and_open_mouth_hole(ict_model, condition):
     assert set(alpha.unique().tolist()) <= {0.0, 1.0} and 0.2 < alpha.mean() < 0.7
     assert neutral[..., :2].abs().max() <= 1.0
     assert (neutral[..., :2][alpha == 0] == 0).all()
-    # The face is upright: the forehead (top rows) is above the chin; the open mouth is an enclosed hole
-    # below the mouth row, which the generator re-synthesises (inject alpha 1).
+    # Plane rows follow +y (up), so the chin is in the top rows; the open mouth is an enclosed hole at rows
+    # >= the mouth row, which the generator re-synthesises (inject alpha 1).
     rows = torch.nonzero(alpha[0]).float()[:, 0]
-    assert rows.min() < cfg.plane_resolution * 0.2 and rows.max() > cfg.plane_resolution * 0.8
+    assert rows.min() < cfg.plane_resolution * 0.35 and rows.max() > cfg.plane_resolution * 0.85
     full_n, _ = hole_masks(alpha, cfg.mouth_row)
     full_o, inject_o = hole_masks(opened[..., 2], cfg.mouth_row)
     hole_n = (full_n - alpha).sum().item()
     hole_o = (full_o - opened[..., 2]).sum().item()
     assert hole_o > hole_n + 10
     mouth = torch.nonzero(inject_o[0] - opened[0, ..., 2]).float()
-    assert mouth[:, 0].min() >= cfg.mouth_row and mouth[:, 0].mean() > cfg.plane_resolution / 2
+    assert len(mouth) == hole_o and mouth[:, 0].min() >= cfg.mouth_row
+    chin_rows = torch.nonzero(alpha[0].sum(dim=1) > 0)[:, 0]
+    assert mouth[:, 0].mean() < cfg.plane_resolution / 2 and chin_rows.min() < mouth[:, 0].min()
 
 
 def test_frontal_camera_label_matches_orbit_camera(condition):
@@ -69,7 +71,7 @@ def test_frontal_camera_label_matches_orbit_camera(condition):
     distance_units = 2.7
     target = c.plane_target
     # a backend camera on +Z whose centre maps to pivot (target + (0, 0, 2.7)) in the prior frame
-    metres = distance_units / 2.0 + c.centre[2] - target[2] / 2.0
+    metres = (distance_units - target[2]) / ICT_PLANE_SCALE + c.centre[2]
     cam = Camera.frontal(focal_px=4.2647 * 64, width=64, height=64, distance=metres)
     cam = Camera(cam.K, cam.R, cam.t + torch.tensor(cam.R.numpy() @ (-np.array([c.centre[0], c.centre[1], 0.0])),
                                                    dtype=torch.float32), 64, 64)
@@ -85,8 +87,9 @@ def test_orbit_camera_is_a_look_at_with_image_down_along_y():
     pivot = torch.tensor([0.0, 0.0, 0.2], dtype=torch.float64)
     forward = (pivot - pose[:3, 3]) / (pivot - pose[:3, 3]).norm()
     assert torch.allclose(r[:, 2], forward, atol=1e-6)
-    assert r[1, 1] > 0.9 and pose[1, 3] < 0  # image down ~ +y; pitching up moves the camera to -y
-    assert torch.allclose(orbit_camera()[:3, :3], torch.diag(torch.tensor([1.0, 1.0, -1.0])))
+    assert r[1, 1] < -0.9 and pose[1, 3] > 0  # image down ~ -y; pitching up moves the camera to +y
+    assert torch.linalg.det(r) > 0.999
+    assert torch.allclose(orbit_camera()[:3, :3], torch.diag(torch.tensor([1.0, -1.0, -1.0])))
 
 
 def test_driver_renders_expressions_from_arkit(ict_model):

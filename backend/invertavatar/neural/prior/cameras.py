@@ -1,10 +1,10 @@
 """The prior's 25-value camera label: flattened 4x4 cam-to-world (OpenCV camera) + flattened normalised 3x3 K.
 
-The prior's world frame is EG3D's: seen from the frontal camera, +x is image right, +y is image **down** and +z
-points towards the camera (the frontal camera sits at pivot + (0, 0, radius) with cam-to-world rotation
-diag(1, 1, -1)). This frame is left-handed; it is what makes plane 0 (x -> columns, y -> rows) an upright,
-unmirrored view of the face, the layout the face window and mouth rule assume. From the backend frame (metres,
-+Y up, face towards +Z) it is reached by negating Y and scaling (see ``condition.IctCondition``).
+The prior's world frame is EG3D's, which is also the backend's orientation: +x the subject's left (image right of
+the frontal view), +y up, +z out of the face towards the frontal camera, which sits at pivot + (0, 0, radius) with
+cam-to-world rotation diag(1, -1, -1). Plane 0 samples (x, y) with y along its rows, so in plane (and mesh
+condition) pixels the face is upside down: chin in the top rows, forehead at the bottom.
+Backend metres reach this frame by a shift and a uniform scale (see ``condition.IctCondition``).
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ def orbit_camera(
 ) -> torch.Tensor:
     """Cam-to-world (4, 4) of a camera on a sphere around ``pivot``, looking at it.
 
-    ``yaw`` (radians) moves the camera towards +x (image right of the frontal view), ``pitch`` moves it up (-y).
+    ``yaw`` (radians) moves the camera towards +x (the subject's left), ``pitch`` moves it up (+y).
     """
     centre = np.asarray(pivot, dtype=np.float64)
-    offset = np.array([math.sin(yaw) * math.cos(pitch), -math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
+    offset = np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
     forward = -offset  # camera z axis
-    down = np.array([0.0, 1.0, 0.0]) - forward[1] * forward
+    down = np.array([0.0, -1.0, 0.0]) - (-forward[1]) * forward  # image down: world down, made orthogonal to z
     down /= np.linalg.norm(down)
-    right = np.cross(forward, down)  # in this left-handed world, image right = z x y
+    right = np.cross(down, forward)  # OpenCV: x = y cross z
     pose = np.eye(4)
     pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, centre + radius * offset
     return torch.from_numpy(pose).float()
@@ -50,15 +50,14 @@ def camera_label(cam2world: torch.Tensor, focal: float = DEFAULT_FOCAL, principa
 def label_from_camera(camera, origin: np.ndarray, scale: float, target: np.ndarray) -> torch.Tensor:
     """Label for an ``invertavatar.render.Camera`` (backend metres, world->camera R, t; K in pixels).
 
-    Backend points map into the prior frame as p' = diag(1, -1, 1) (p - origin) * scale + target.
+    Backend points map into the prior frame as p' = (p - origin) * scale + target.
     """
-    flip = np.diag([1.0, -1.0, 1.0])
     r = np.asarray(camera.R, dtype=np.float64).reshape(3, 3)
     t = np.asarray(camera.t, dtype=np.float64).reshape(3)
     position = -r.T @ t
     pose = np.eye(4)
-    pose[:3, :3] = flip @ r.T
-    pose[:3, 3] = flip @ (position - np.asarray(origin, np.float64)) * scale + np.asarray(target, np.float64)
+    pose[:3, :3] = r.T
+    pose[:3, 3] = (position - np.asarray(origin, np.float64)) * scale + np.asarray(target, np.float64)
     k = np.asarray(camera.K, dtype=np.float64).reshape(3, 3).copy()
     k[0] /= float(camera.width)
     k[1] /= float(camera.height)

@@ -28,7 +28,10 @@ ORTHO_DEPTH = 1000.0  # constant camera distance that turns the perspective rast
 # open mouth shows as an enclosed hole that the generator fills), and those that carry the neural texture.
 ICT_SURFACE = ("M_Face", "M_BackHead", "M_ScleraLeft", "M_IrisLeft", "M_ScleraRight", "M_IrisRight")
 ICT_TEXTURED = ("M_Face", "M_ScleraLeft", "M_IrisLeft", "M_ScleraRight", "M_IrisRight")
-ICT_PLANE_SCALE = 2.0  # tri-plane units per metre: an ICT face (brow to chin ~0.2 m) fills ~80 % of the window
+ICT_PLANE_SCALE = 1.8  # tri-plane units per metre: an ICT face (brow to chin ~0.2 m) fills ~70 % of the window
+# Where the mouth goes, as a fraction of the window height from its first row (the chin side, since plane rows
+# follow +y). It keeps an open mouth at rows >= the mouth row, where holes count as mouth (reference §1.4).
+ICT_MOUTH_AT = 0.5
 
 
 def plane_to_condition_pixels(points: torch.Tensor, config: PriorConfig) -> torch.Tensor:
@@ -93,22 +96,24 @@ class IctCondition:
         # UDIM tiles other than the first are not part of the face texture: keep UVs of tile 0 only.
         self.uv = torch.from_numpy(np.clip(np.asarray(head_model.uv, np.float32), 0.0, 1.0))
         face = np.asarray(head_model.vertices)[head_model.regions["narrow_face"]]
-        self.centre = (face.min(0) + face.max(0)) / 2
+        lips = np.asarray(head_model.vertices)[np.asarray(head_model.landmarks68)[48:68]]
+        box_centre = (face.min(0) + face.max(0)) / 2
+        self.centre = np.array([box_centre[0], lips[:, 1].mean(), box_centre[2]])  # anchor: mouth height
 
     @property
     def plane_target(self) -> np.ndarray:
-        """Plane-space point that the centre of the face box is mapped to: the centre of the face window."""
+        """Plane-space point the anchor (face-box centre in x and z, mouth height in y) is mapped to."""
         c = self.config
         r0, r1, c0, c1 = c.face_window
         res = c.plane_resolution
-        return np.array([((c0 + c1) / 2 / res - 0.5) * c.box_warp, ((r0 + r1) / 2 / res - 0.5) * c.box_warp, 0.0])
+        row = r0 + ICT_MOUTH_AT * (r1 - r0)
+        return np.array([((c0 + c1) / 2 / res - 0.5) * c.box_warp, (row / res - 0.5) * c.box_warp, 0.0])
 
     def to_plane_space(self, vertices: torch.Tensor) -> torch.Tensor:
-        """Backend metres -> prior frame (y down, see ``cameras``), face-box centre at the face-window centre."""
-        flip = torch.tensor([1.0, -1.0, 1.0], dtype=vertices.dtype, device=vertices.device)
+        """Backend metres -> prior frame (see ``cameras``): the anchor goes to ``plane_target``, scaled uniformly."""
         centre = torch.as_tensor(self.centre, dtype=vertices.dtype, device=vertices.device)
         target = torch.as_tensor(self.plane_target, dtype=vertices.dtype, device=vertices.device)
-        return (vertices - centre) * flip * ICT_PLANE_SCALE + target
+        return (vertices - centre) * ICT_PLANE_SCALE + target
 
     def camera_label(self, camera) -> torch.Tensor:
         """25-value label of an ``invertavatar.render.Camera`` placed in the backend frame around this head."""
