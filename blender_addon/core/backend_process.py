@@ -2,10 +2,14 @@
 
 Where the command comes from, first match wins:
 1. the environment variable ``INVERTAVATAR_BACKEND_CMD`` (a shell-style command line), or
-2. ``backend.json`` in the add-on's user folder (schema in docs/addon.md)::
+2. ``backend.json`` (schema in docs/addon.md), looked for in the add-on's user folder, then in
+   ``$INVERTAVATAR_HOME``, then in the backend's default data folder (where install.py writes it)::
 
        {"command": ["/path/.venv/bin/invertavatar", "serve", "--port", "8765"],
         "url": "http://127.0.0.1:8765", "token_file": "/path/token", "cwd": "/path", "env": {"K": "V"}}
+
+The token is ``token`` or the contents of ``token_file``; without either, the backend's default token file
+(``<data-dir>/token`` when the command passes ``--data-dir``, else the user config folder) is read.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,23 +44,65 @@ class BackendConfig:
     source: str = ""
 
 
-def _bad_config(path: Path, problem: str) -> AddonError:
+def _bad_config(path: Path | None, problem: str) -> AddonError:
     return AddonError(E.NO_BACKEND_COMMAND, f"{path} is not a valid backend configuration: {problem}.",
                       "Run install.py again to rewrite it, or fix the file by hand (see docs/addon.md).")
+
+
+def _platform_dir(kind: str) -> Path:
+    """The backend's default ``data`` or ``config`` folder (what platformdirs gives it, app name only)."""
+    home = Path.home()
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / "invertavatar"
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "invertavatar"
+    if kind == "config":
+        return Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "invertavatar"
+    return Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share") / "invertavatar"
+
+
+def config_candidates(user_dir: Path | None) -> list[Path]:
+    """Where ``backend.json`` may be, in search order."""
+    paths = [Path(user_dir) / CONFIG_NAME] if user_dir else []
+    if os.environ.get("INVERTAVATAR_HOME"):
+        paths.append(Path(os.environ["INVERTAVATAR_HOME"]).expanduser() / CONFIG_NAME)
+    paths.append(_platform_dir("data") / CONFIG_NAME)
+    return paths
+
+
+def _read_file_config(user_dir: Path | None) -> tuple[dict, Path | None]:
+    for path in config_candidates(user_dir):
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise _bad_config(path, str(exc)) from exc
+            if not isinstance(data, dict):
+                raise _bad_config(path, "the top level must be an object")
+            return data, path
+    return {}, None
+
+
+def _default_token_path(command: list[str]) -> Path:
+    if "--data-dir" in command[:-1]:
+        return Path(command[command.index("--data-dir") + 1]).expanduser() / "token"
+    return _platform_dir("config") / "token"
+
+
+def _token(file_cfg: dict, command: list[str]) -> str:
+    if file_cfg.get("token"):
+        return str(file_cfg["token"])
+    path = Path(file_cfg["token_file"]).expanduser() if file_cfg.get("token_file") else _default_token_path(command)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""  # the backend creates it on its first start; read again after starting it
 
 
 def load_config(user_dir: Path | None) -> BackendConfig:
     """Find the start command (env var first, then ``backend.json``); raises ``no_backend_command``."""
     env_cmd = os.environ.get(ENV_COMMAND, "").strip()
-    file_cfg: dict = {}
-    path = Path(user_dir) / CONFIG_NAME if user_dir else None
-    if path is not None and path.is_file():
-        try:
-            file_cfg = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise _bad_config(path, str(exc)) from exc
-        if not isinstance(file_cfg, dict):
-            raise _bad_config(path, "the top level must be an object")
+    file_cfg, path = _read_file_config(user_dir)
     if env_cmd:
         command, source = shlex.split(env_cmd), f"${ENV_COMMAND}"
     elif "command" in file_cfg:
@@ -66,36 +113,21 @@ def load_config(user_dir: Path | None) -> BackendConfig:
             raise _bad_config(path, "'command' must be a non-empty list of strings")
     else:
         raise AddonError(E.NO_BACKEND_COMMAND, "No command to start the local backend is recorded.",
-                         f"Run install.py (it writes {CONFIG_NAME} into the add-on's user folder), set "
-                         f"{ENV_COMMAND}, or switch the backend mode to Remote and start it yourself.")
-    token = str(file_cfg.get("token", ""))
-    token_file = file_cfg.get("token_file")
-    if not token and token_file:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError:
-            token = ""  # the backend may create it on first start; read again after start
+                         f"Run install.py (it writes {CONFIG_NAME}), set {ENV_COMMAND}, or switch the backend "
+                         "mode to Remote and start it yourself.")
     env = file_cfg.get("env") or {}
     if not isinstance(env, dict):
         raise _bad_config(path, "'env' must be an object of strings")
-    return BackendConfig(command=list(command), url=str(file_cfg.get("url") or DEFAULT_URL), token=token,
-                         cwd=file_cfg.get("cwd"), env={str(k): str(v) for k, v in env.items()}, source=source)
+    return BackendConfig(command=list(command), url=str(file_cfg.get("url") or DEFAULT_URL),
+                         token=_token(file_cfg, list(command)), cwd=file_cfg.get("cwd"),
+                         env={str(k): str(v) for k, v in env.items()}, source=source)
 
 
 def read_token_file(user_dir: Path | None) -> str:
-    """The token named by ``backend.json``'s ``token_file`` (or its ``token``), '' when there is none."""
-    try:
-        cfg = json.loads((Path(user_dir) / CONFIG_NAME).read_text(encoding="utf-8")) if user_dir else {}
-    except (OSError, ValueError):
-        return ""
-    if not isinstance(cfg, dict):
-        return ""
-    if cfg.get("token"):
-        return str(cfg["token"])
-    try:
-        return Path(cfg["token_file"]).read_text(encoding="utf-8").strip() if cfg.get("token_file") else ""
-    except OSError:
-        return ""
+    """The local backend's token as ``load_config`` finds it ('' when there is none yet)."""
+    file_cfg, _ = _read_file_config(user_dir)
+    command = file_cfg.get("command") if isinstance(file_cfg.get("command"), list) else []
+    return _token(file_cfg, [str(c) for c in command])
 
 
 class LocalBackend:
@@ -134,11 +166,15 @@ class LocalBackend:
                 raise AddonError(E.BACKEND_DOWN, f"The backend exited with code {self.process.returncode} at start.",
                                  f"Read its log: {self.log_path}")
             try:
-                return client.health()
+                health = client.health()
             except AddonError as exc:
                 if exc.code != E.BACKEND_DOWN:
                     raise
-            time.sleep(0.25)
+                time.sleep(0.25)
+                continue
+            if not self.config.token:  # a first start creates the token file
+                self.config.token = _token({}, self.config.command)
+            return health
         self.stop()
         raise AddonError(E.TIMEOUT, f"The backend did not answer within {wait:g} s of starting.",
                          f"Read its log: {self.log_path}")

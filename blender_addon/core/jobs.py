@@ -123,6 +123,13 @@ class JobRunner:
         """The backend avatar id once the job is done."""
         return self._avatar_id
 
+    def _send_cancel(self) -> None:
+        try:
+            self.client.cancel(self.job_id)
+        except AddonError as exc:
+            if exc.code != "job_finished":  # 409: it ended meanwhile; the next poll tells how
+                raise
+
     def _check_cancel_before_submit(self) -> None:
         if self._cancel.is_set():
             raise AddonError(E.CANCELLED, "Reconstruction cancelled.", "")
@@ -132,7 +139,7 @@ class JobRunner:
         cancel_sent = False
         while True:
             if self._cancel.is_set() and not cancel_sent:
-                self.client.cancel(self.job_id)
+                self._send_cancel()
                 cancel_sent = True
                 cancel_deadline = time.monotonic() + 10.0
             status = self.client.job(self.job_id)
@@ -153,7 +160,7 @@ class JobRunner:
             if cancel_sent and time.monotonic() > cancel_deadline:
                 raise AddonError(E.CANCELLED, "Reconstruction cancelled (the backend has not confirmed yet).", "")
             if time.monotonic() - started > self.job_timeout:
-                self.client.cancel(self.job_id)
+                self._send_cancel()
                 raise AddonError(E.TIMEOUT, f"The job took longer than {self.job_timeout:g} s and was cancelled.",
                                  "Raise the job timeout in the add-on preferences, or use fewer frames.")
             self._cancel.wait(self.poll_interval)

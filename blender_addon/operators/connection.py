@@ -20,6 +20,16 @@ def stop_local_backend() -> None:
         _local_backend = None
 
 
+def _installed_models(models) -> list[str]:
+    """Names of installed models from the health answer ({name: {"installed": bool, ...}} or a list)."""
+    if isinstance(models, list):
+        return [str(m) for m in models]
+    if isinstance(models, dict):
+        return [name for name, info in models.items()
+                if (info.get("installed") if isinstance(info, dict) else bool(info))]
+    return []
+
+
 class INVERTAVATAR_OT_test_connection(bpy.types.Operator):
     """Ask the backend for its health: shows backend and API versions and the compute device"""
 
@@ -42,8 +52,7 @@ class INVERTAVATAR_OT_test_connection(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         models = health.get("models")
-        model_text = ", ".join(models) if isinstance(models, list) else (
-            ", ".join(k for k, v in models.items() if v) if isinstance(models, dict) else "")
+        model_text = ", ".join(_installed_models(models))
         job.backend_info = (f"Backend {health.get('backend_version', '?')}, API {health.get('api_version')}, "
                             f"device {health.get('device', '?')}" + (f", models: {model_text}" if model_text else ""))
         set_status(context, f"Connected to {settings.url}")

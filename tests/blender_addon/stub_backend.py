@@ -112,7 +112,9 @@ class StubBackend:
             def do_GET(self) -> None:
                 if self.path == "/v1/health":
                     return self._json(200, {"backend_version": "0.1.0", "api_version": stub.api_version,
-                                            "device": "cpu", "models": {"ict": True, "neural": False}})
+                                            "device": "cpu (2 threads)", "models": {
+                                                "ict-face-model": {"installed": True, "path": "/m/ict.npz"},
+                                                "neural-checkpoint": {"installed": False, "hint": "Put it…"}}})
                 if not self._authorised():
                     return None
                 parts = self.path.strip("/").split("/")
@@ -143,8 +145,10 @@ class StubBackend:
                     stub.cancel_requests.append(parts[2])
                     with stub._lock:
                         job = stub.jobs[parts[2]]
-                        if job["state"] not in ("done", "failed"):
-                            job.update(state="cancelled", message="Cancelled")
+                        if job["state"] in ("done", "failed", "cancelled"):
+                            return self._json(409, {"error": {"code": "job_finished", "message": "Job ended",
+                                                              "hint": ""}})
+                        job.update(state="cancelled", message="Cancelled")
                     return self._json(200, {"job_id": parts[2], "state": job["state"]})
                 if parts[:2] == ["v1", "avatars"] and len(parts) == 4 and parts[3] == "render":
                     request = json.loads(body)

@@ -15,6 +15,18 @@ from blender_addon.core.errors import AddonError
 STUB = Path(__file__).with_name("stub_backend.py")
 
 
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """No real backend.json or token of this machine may leak into these tests."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("INVERTAVATAR_HOME", raising=False)
+    monkeypatch.delenv(ENV_COMMAND, raising=False)
+    return home
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -70,3 +82,22 @@ def test_process_that_dies_at_start(tmp_path, monkeypatch):
     with pytest.raises(AddonError) as err:
         backend.start(wait=20)
     assert "code 3" in err.value.message and str(tmp_path / "backend.log") in err.value.hint
+
+
+def test_finds_install_py_record_and_default_token(tmp_path, isolated_home, monkeypatch):
+    """install.py writes backend.json into the backend's data folder; the server keeps its token in the config one."""
+    (isolated_home / "data" / "invertavatar").mkdir(parents=True)
+    (isolated_home / "data" / "invertavatar" / "backend.json").write_text(json.dumps({
+        "command": ["/venv/bin/invertavatar", "serve", "--host", "127.0.0.1", "--port", "8765"],
+        "url": "http://127.0.0.1:8765", "written_by": "install.py"}))
+    (isolated_home / "config" / "invertavatar").mkdir(parents=True)
+    (isolated_home / "config" / "invertavatar" / "token").write_text("from-config\n")
+    cfg = load_config(tmp_path / "addon-user-dir")
+    assert cfg.command[0] == "/venv/bin/invertavatar" and cfg.token == "from-config"
+    home = tmp_path / "ia-home"
+    home.mkdir()
+    (home / "backend.json").write_text(json.dumps({"command": ["x", "serve", "--data-dir", str(home)]}))
+    (home / "token").write_text("from-data-dir")
+    monkeypatch.setenv("INVERTAVATAR_HOME", str(home))
+    cfg = load_config(None)
+    assert cfg.command[0] == "x" and cfg.token == "from-data-dir" and read_token_file(None) == "from-data-dir"

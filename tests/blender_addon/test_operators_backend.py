@@ -86,6 +86,7 @@ def test_test_connection(scene, ict_bundle_dir):
         assert bpy.ops.invertavatar.test_connection() == {"FINISHED"}
     info = bpy.context.window_manager.invertavatar.backend_info
     assert "Backend 0.1.0" in info and "API 1" in info and "cpu" in info
+    assert info.endswith("models: ict-face-model")
     assert not bpy.app.online_access  # headless bpy: online access is off, so a remote host is refused
     prefs.remote_url = "http://gpu-box.example:8765"
     with pytest.raises(RuntimeError, match="online access is turned off"):
