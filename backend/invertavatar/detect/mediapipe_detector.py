@@ -26,8 +26,6 @@ TASK_SUBDIR = "mediapipe"
 MAX_FACES = 4  # enough to count several faces and pick the largest
 #: Vertical field of view of the virtual camera MediaPipe's geometry pipeline assumes when it computes the pose.
 POSE_VERTICAL_FOV_DEG = 63.0
-#: ARKit names the MediaPipe blendshape model does not estimate (it outputs "_neutral" instead of tongueOut).
-MISSING_BLENDSHAPES = ("tongueOut",)
 
 # MediaPipe's pose maps centimetres into an OpenGL-style camera (y up, looking down -z). Flipping y and z gives
 # OpenCV's camera (y down, looking down +z); both are proper rotations, so the pose stays a rigid motion.
@@ -104,19 +102,27 @@ class MediaPipeDetector:
             ) from exc
         self._canonical = canonical_face_mesh(self.task_path)[0].astype(np.float64)
         self._lock = threading.Lock()
-        self._landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(self.task_path)),
-            running_mode=vision.RunningMode.IMAGE,
-            num_faces=MAX_FACES,
-            output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True,
-        ))
-        # A low threshold: we only read the score of the face the landmarker already accepted.
-        self._face_detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
-            base_options=BaseOptions(model_asset_buffer=face_detector_model),
-            running_mode=vision.RunningMode.IMAGE,
-            min_detection_confidence=0.05,
-        ))
+        self._landmarker = self._face_detector = None
+        try:
+            self._landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(self.task_path)),
+                running_mode=vision.RunningMode.IMAGE,
+                num_faces=MAX_FACES,
+                output_face_blendshapes=True,
+                output_facial_transformation_matrixes=True,
+            ))
+            # A low threshold: we only read the score of the face the landmarker already accepted.
+            self._face_detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+                base_options=BaseOptions(model_asset_buffer=face_detector_model),
+                running_mode=vision.RunningMode.IMAGE,
+                min_detection_confidence=0.05,
+            ))
+        except (RuntimeError, ValueError) as exc:  # MediaPipe's errors for a model it cannot load
+            self.close()
+            raise InvertAvatarError(
+                "damaged_asset", f"MediaPipe cannot load {self.task_path}: {exc}.",
+                "Reinstall the model with `python install.py`; it checks the file's SHA-256.",
+            ) from exc
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -194,3 +194,16 @@ def test_close_is_idempotent_and_final(task_path, astronaut):
     with pytest.raises(InvertAvatarError) as err:
         det.detect(astronaut, "astronaut")
     assert err.value.code == "detector_closed"
+
+
+def test_damaged_models_inside_the_bundle(tmp_path, task_path):
+    """A bundle whose mesh parses but whose networks are garbage fails with damaged_asset, not a crash."""
+    import zipfile
+
+    damaged = tmp_path / "face_landmarker.task"
+    with zipfile.ZipFile(task_path) as good, zipfile.ZipFile(damaged, "w") as bad:
+        for name in good.namelist():
+            bad.writestr(name, good.read(name) if name.endswith(".binarypb") else b"not a tflite model")
+    with pytest.raises(InvertAvatarError) as err:
+        make_detector(model_path=damaged)
+    assert err.value.code == "damaged_asset" and "install.py" in err.value.hint
