@@ -25,7 +25,7 @@ def test_tile_grid_covers_the_frame(height, width):
 
 
 def test_small_frames_are_not_tiled():
-    assert tile_grid(256, 256) == [] and tile_grid(200, 120) == []
+    assert tile_grid(512, 512) == [] and tile_grid(300, 500) == [] and tile_grid(1080, 1920) != []
 
 
 def test_unique_faces_keeps_the_most_central_duplicate():
