@@ -169,3 +169,22 @@ def test_bad_condition_and_camera_are_clear_errors(tiny):
     assert err.value.code == "bad_input"
     with pytest.raises(InvertAvatarError):
         tiny.render(torch.zeros(1, 3, 8, 64, 64), ws, torch.zeros(1, 16))
+
+
+def test_sft_conditioning_and_truncation(tiny):
+    cfg = tiny.config
+    torch.manual_seed(4)
+    cam = camera_label(orbit_camera())[None]
+    ws = tiny.mapping(torch.randn(1, cfg.z_dim), cam)
+    synthesis = tiny.backbone.synthesis
+    with torch.no_grad():
+        base = synthesis(ws)
+        width = cfg.channels_at(16)
+        identity = {16: (torch.ones(1, width // 2, 16, 16), torch.zeros(1, width // 2, 16, 16))}
+        assert torch.equal(synthesis(ws, sft=identity), base)
+        shifted = {16: (torch.ones(1, width // 2, 16, 16), torch.full((1, width // 2, 16, 16), 0.5))}
+        assert not torch.allclose(synthesis(ws, sft=shifted), base)
+        tiny.backbone.mapping.w_avg.fill_(0.25)
+        pulled = tiny.mapping(torch.randn(1, cfg.z_dim), cam, truncation_psi=0.0)
+        tiny.backbone.mapping.w_avg.zero_()
+    assert torch.allclose(pulled, torch.full_like(pulled, 0.25))
