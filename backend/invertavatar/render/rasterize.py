@@ -135,7 +135,7 @@ def barycentrics(screen: torch.Tensor, triangles: torch.Tensor, tri_id: torch.Te
     batch = sel // (H * W)
     pixel = sel % (H * W)
     corner_ids = triangles[flat[sel]] + (batch * V)[:, None]  # (N,3) rows of the flattened batch
-    corners = screen.reshape(-1, 3)[corner_ids]  # (N,3,3)
+    corners = screen.reshape(-1, 3).index_select(0, corner_ids.reshape(-1)).view(-1, 3, 3)  # (N,3,3)
     # Corner positions relative to the pixel centre.
     x = corners[..., 0] - ((pixel % W).to(screen.dtype) + 0.5)[:, None]
     y = corners[..., 1] - ((pixel // W).to(screen.dtype) + 0.5)[:, None]
@@ -148,10 +148,11 @@ def barycentrics(screen: torch.Tensor, triangles: torch.Tensor, tri_id: torch.Te
     persp = sub / (area * corners[..., 2])
     inv_depth = persp.sum(1, keepdim=True)
     bary = persp / inv_depth
-    bary_full = torch.zeros(B * H * W, 3, dtype=screen.dtype, device=screen.device).index_put((sel,), bary)
-    depth_full = torch.zeros(B * H * W, dtype=screen.dtype, device=screen.device).index_put((sel,),
-                                                                                           1.0 / inv_depth[:, 0])
-    return bary_full.view(B, H, W, 3), depth_full.view(B, H, W)
+    # One scatter for both outputs; empty pixels keep zeros.
+    packed = torch.zeros(B * H * W, 4, dtype=screen.dtype, device=screen.device)
+    packed = packed.index_put((sel,), torch.cat([bary, 1.0 / inv_depth], 1))
+    bary_full, depth_full = packed[:, :3], packed[:, 3]
+    return bary_full.reshape(B, H, W, 3), depth_full.reshape(B, H, W)
 
 
 def rasterize(screen_vertices: torch.Tensor, triangles: torch.Tensor | np.ndarray, height: int, width: int, *,
