@@ -125,9 +125,11 @@ def load_config(user_dir: Path | None) -> BackendConfig:
 
 def read_token_file(user_dir: Path | None) -> str:
     """The local backend's token as ``load_config`` finds it ('' when there is none yet)."""
-    file_cfg, _ = _read_file_config(user_dir)
-    command = file_cfg.get("command") if isinstance(file_cfg.get("command"), list) else []
-    return _token(file_cfg, [str(c) for c in command])
+    try:
+        return load_config(user_dir).token
+    except AddonError:
+        file_cfg, _ = _read_file_config(user_dir)
+        return str(file_cfg.get("token", ""))
 
 
 class LocalBackend:
