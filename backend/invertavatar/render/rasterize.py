@@ -28,6 +28,8 @@ RASTERIZER_ENV = "INVERTAVATAR_RASTERIZER"
 BACKENDS = ("torch", "opengl", "nvdiffrast")
 #: The CPU default, chosen by backend/benchmarks/bench_rasterizer.py (docs/benchmarks/rasterizer.md).
 CPU_DEFAULT = "opengl"
+#: Pixels per call (batch × height × width); the z-buffer alone takes 8 bytes each.
+MAX_PIXELS = 1 << 26
 _warned: set[str] = set()
 
 
@@ -171,6 +173,10 @@ def rasterize(screen_vertices: torch.Tensor, triangles: torch.Tensor | np.ndarra
     if int(height) <= 0 or int(width) <= 0:
         raise _bad(f"Image size must be positive, got {width}×{height}.", "Give the size in pixels.")
     height, width = int(height), int(width)
+    if screen_vertices.shape[0] * height * width > MAX_PIXELS:
+        raise InvertAvatarError(
+            "image_too_large", f"Rasterizing {screen_vertices.shape[0]}×{width}×{height} pixels at once is too much "
+            f"(limit {MAX_PIXELS} pixels per call).", "Render smaller images or fewer at a time.")
     device = screen_vertices.device
     tris = as_triangles(triangles, screen_vertices.shape[1], device)
     name = choose_backend(backend, device)

@@ -147,3 +147,9 @@ def test_empty_image_when_everything_is_behind_the_camera(backend):
     screen = torch.tensor([[[1.0, 1.0, -1.0], [5.0, 1.0, -1.0], [1.0, 5.0, -1.0]]])
     fragments = rasterize(screen, torch.tensor([[0, 1, 2]]), 8, 8, backend=backend)
     assert not fragments.mask.any()
+
+
+def test_oversized_request_is_refused_before_allocating():
+    with pytest.raises(InvertAvatarError) as err:
+        rasterize(torch.zeros(4, 3, 3), torch.tensor([[0, 1, 2]]), 8192, 8192)
+    assert err.value.code == "image_too_large"
