@@ -115,3 +115,16 @@ def test_upsampling_conv_matches_transposed_conv_then_filter():
     out = layer(x, w, noise_mode="none")
     assert out.shape == (1, 3, 8, 8)
     np.testing.assert_allclose(out[0].detach().numpy(), lrelu(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_batched_modulated_convs_match_per_sample():
+    # The batch is folded into groups of one convolution; each sample must see only its own styles.
+    for up in (False, True):
+        layer = SynthesisLayer(3, 4, w_dim=6, resolution=8 if up else 4, up=up)
+        x, w = torch.randn(2, 3, 4, 4), torch.randn(2, 6)
+        both = layer(x, w, noise_mode="none")
+        single = torch.cat([layer(x[i : i + 1], w[i : i + 1], noise_mode="none") for i in range(2)])
+        torch.testing.assert_close(both, single, rtol=1e-5, atol=1e-6)
+    rgb = ToRGBLayer(3, 2, w_dim=6)
+    x, w = torch.randn(2, 3, 4, 4), torch.randn(2, 6)
+    torch.testing.assert_close(rgb(x, w), torch.cat([rgb(x[i : i + 1], w[i : i + 1]) for i in range(2)]))

@@ -188,3 +188,16 @@ def test_sft_conditioning_and_truncation(tiny):
         pulled = tiny.mapping(torch.randn(1, cfg.z_dim), cam, truncation_psi=0.0)
         tiny.backbone.mapping.w_avg.zero_()
     assert torch.allclose(pulled, torch.full_like(pulled, 0.25))
+
+
+def test_batch_of_two_planes_match_single_runs(tiny):
+    cfg = tiny.config
+    torch.manual_seed(6)
+    cam = camera_label(orbit_camera())[None].repeat(2, 1)
+    ws = tiny.mapping(torch.randn(2, cfg.z_dim), cam)
+    cond = torch.cat([synthetic_condition(cfg.plane_resolution, 0.0), synthetic_condition(cfg.plane_resolution, 0.2)])
+    with torch.no_grad():
+        both = tiny.face_planes(tiny.avatar_features(ws), ws, cond)
+        for i in range(2):
+            one = tiny.face_planes(tiny.avatar_features(ws[i : i + 1]), ws[i : i + 1], cond[i : i + 1])
+            torch.testing.assert_close(both[i : i + 1], one, rtol=1e-4, atol=1e-5)
