@@ -93,17 +93,25 @@ def clip_positions(screen: torch.Tensor, triangles: torch.Tensor, valid: torch.T
                    width: int) -> torch.Tensor:
     """Homogeneous clip coordinates (B,V,4) for screen vertices (B,V,3) (pixel x, pixel y down, depth).
 
-    w = depth gives perspective-correct interpolation; z_ndc = 1 - 2n/depth with n half the nearest drawn depth
-    orders fragments by true depth, keeps every drawn triangle inside the clip volume, and spends the depth
-    buffer's precision on the depth range actually present. Row 0 of the image is the top (+1 in NDC).
+    w = depth gives perspective-correct interpolation. z_ndc is affine in 1/depth (so the hardware interpolates it
+    exactly) and maps the depth range of the drawn triangles, with a small margin, onto [-1, 1]: fragments are
+    ordered by true depth, no drawn triangle is clipped, and the depth buffer's precision covers only the depths
+    actually present. Row 0 of the image is the top (+1 in NDC).
     """
     x, y, z = screen.unbind(-1)
     ndc_x = 2.0 * x / width - 1.0
     ndc_y = 1.0 - 2.0 * y / height
-    tri_z = screen[:, triangles][..., 2].amin(-1)  # (B,T)
-    nearest = torch.where(valid, tri_z, torch.full_like(tri_z, float("inf"))).amin(-1)
-    near = torch.where(torch.isfinite(nearest), 0.5 * nearest, torch.ones_like(nearest))[:, None]
-    return torch.stack([ndc_x * z, ndc_y * z, z - 2.0 * near, z], -1)
+    corner_z = screen[:, triangles][..., 2]  # (B,T,3)
+    inf = torch.full_like(corner_z[..., 0], float("inf"))
+    z_min = torch.where(valid, corner_z.amin(-1), inf).amin(-1)
+    z_max = torch.where(valid, corner_z.amax(-1), -inf).amax(-1)
+    drawn = torch.isfinite(z_min)
+    near = torch.where(drawn, z_min * 0.999, torch.ones_like(z_min))[:, None]
+    far = torch.where(drawn, z_max * 1.001 + 1e-6, torch.full_like(z_max, 2.0))[:, None]
+    # z_ndc = a - b / z with z_ndc(near) = -1 and z_ndc(far) = +1; clip z = z_ndc * w = a z - b.
+    b = 2.0 / (1.0 / near - 1.0 / far)
+    a = b / near - 1.0
+    return torch.stack([ndc_x * z, ndc_y * z, a * z - b, z], -1)
 
 
 def rasterize_ids(screen: torch.Tensor, triangles: torch.Tensor, valid: torch.Tensor, height: int,

@@ -153,3 +153,17 @@ def test_oversized_request_is_refused_before_allocating():
     with pytest.raises(InvertAvatarError) as err:
         rasterize(torch.zeros(4, 3, 3), torch.tensor([[0, 1, 2]]), 8192, 8192)
     assert err.value.code == "image_too_large"
+
+
+@pytest.mark.parametrize("depth, gap", [(0.6, 1e-4), (1000.0, 2e-3), (0.05, 1e-5)])
+def test_nearly_coincident_layers_resolve_to_the_nearer(backend, depth, gap):
+    # Two overlapping triangles a fraction of a millimetre apart, plus a far one that sets the depth range.
+    screen = torch.tensor([[[-4.0, -4.0, depth + gap], [30.0, -4.0, depth + gap], [-4.0, 30.0, depth + gap],
+                            [-4.0, -4.0, depth], [30.0, -4.0, depth], [-4.0, 30.0, depth],
+                            [20.0, 20.0, depth * 3], [23.0, 20.0, depth * 3], [20.0, 23.0, depth * 3]]],
+                          dtype=torch.float64)
+    for order in ([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[3, 4, 5], [0, 1, 2], [6, 7, 8]]):
+        fragments = rasterize(screen, torch.tensor(order), 16, 16, backend=backend)
+        near_index = order.index([3, 4, 5])
+        covered = fragments.mask[0]
+        assert covered.sum() > 100 and torch.all(fragments.tri_id[0][covered] == near_index)
