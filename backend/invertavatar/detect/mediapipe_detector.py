@@ -7,7 +7,9 @@ not expose; it costs a few milliseconds per frame and gives the plausibility sig
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,17 @@ def find_task_file(model_path: str | Path | None = None) -> Path:
         "Run `python install.py` to fetch the models, or `python install.py --assets DIR` / set "
         f"INVERTAVATAR_ASSETS=DIR for an offline folder that contains {TASK_SUBDIR}/{TASK_FILE}.",
     )
+
+
+# Detectors still open at interpreter exit are closed by an atexit hook, while MediaPipe's modules still exist;
+# left to garbage collection during shutdown, MediaPipe's own finalisers print tracebacks.
+_OPEN: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_detectors() -> None:
+    for detector in list(_OPEN):
+        detector.close()
 
 
 @dataclass
@@ -123,6 +136,7 @@ class MediaPipeDetector:
                 "damaged_asset", f"MediaPipe cannot load {self.task_path}: {exc}.",
                 "Reinstall the model with `python install.py`; it checks the file's SHA-256.",
             ) from exc
+        _OPEN.add(self)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def close(self) -> None:

@@ -207,3 +207,23 @@ def test_damaged_models_inside_the_bundle(tmp_path, task_path):
     with pytest.raises(InvertAvatarError) as err:
         make_detector(model_path=damaged)
     assert err.value.code == "damaged_asset" and "install.py" in err.value.hint
+
+
+def test_unclosed_detector_exits_quietly(task_path):
+    """A detector the caller forgot to close must not spray MediaPipe tracebacks at interpreter exit."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import invertavatar
+
+    script = ("import numpy as np\n"
+              "from invertavatar.detect import make_detector\n"
+              f"det = make_detector(model_path={str(task_path)!r})\n"
+              "try:\n    det.detect(np.zeros((64, 64, 3), np.uint8))\nexcept Exception:\n    pass\n"
+              "print('ok')\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(invertavatar.__file__).parents[1]))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok"
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
