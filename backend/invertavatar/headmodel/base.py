@@ -24,7 +24,7 @@ class Rig:
     parents: tuple[int, ...] = BONE_PARENTS
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: models are immutable once loaded
 class HeadModel:
     """A parametric head: neutral mesh, identity and expression bases, landmarks, regions and rig.
 
@@ -86,14 +86,25 @@ class HeadModel:
         """
         ref = identity if identity is not None else expression
         device = ref.device if ref is not None else torch.device("cpu")
-        tensors = self.torch_tensors(device)
-        ids = slice(None) if vertex_ids is None else torch.as_tensor(vertex_ids, device=device, dtype=torch.long)
-        out = tensors["vertices"][ids].unsqueeze(0)
+        tensors = self.torch_tensors(device) if vertex_ids is None else self._subset(vertex_ids, device)
+        out = tensors["vertices"].unsqueeze(0)
         if identity is not None:
-            out = out + torch.einsum("bi,ivc->bvc", identity, tensors["identity"][:, ids])
+            out = out + torch.einsum("bi,ivc->bvc", identity, tensors["identity"])
         if expression is not None:
-            out = out + torch.einsum("be,evc->bvc", expression, tensors["expression"][:, ids])
+            out = out + torch.einsum("be,evc->bvc", expression, tensors["expression"])
         return out
+
+    def _subset(self, vertex_ids: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+        """The tensors restricted to ``vertex_ids`` (cached: trackers evaluate the same landmarks every step)."""
+        ids = np.asarray(vertex_ids, np.int64)
+        key = (str(device), ids.tobytes())
+        if key not in self._torch_cache:
+            index = torch.from_numpy(ids).to(device)
+            full = self.torch_tensors(device)
+            self._torch_cache[key] = {"vertices": full["vertices"][index].contiguous(),
+                                      "identity": full["identity"][:, index].contiguous(),
+                                      "expression": full["expression"][:, index].contiguous()}
+        return self._torch_cache[key]
 
     def arkit_deltas(self, identity: np.ndarray | None = None) -> np.ndarray:
         """(52, V, 3) vertex offsets of each ARKit shape at weight 1; zero for names the model lacks.

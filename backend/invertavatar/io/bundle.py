@@ -98,6 +98,7 @@ def write_bundle(path: Path | str, bundle: Bundle, overwrite: bool = False) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
+        staging.chmod(0o755)  # mkdtemp makes it private; a bundle is an ordinary folder
         for name, data in files.items():
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,274 @@
+"""A reconstruction job: frames → detection → incremental tracking and texture fusion → avatar bundle.
+
+The CLI and the server both call :func:`run_job`; neither re-implements any of it. Frames are streamed: a clip is
+never held in memory, each frame is detected, tracked, and (when chosen as a keyframe) fused, then dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..errors import CancelledError, InvertAvatarError
+from ..headmodel import HeadModel, load_head_model
+from ..io.bundle import Bundle, read_bundle, write_bundle
+from ..io.frames import Frame, expand_inputs, open_source
+from ..render import Camera
+from ..texture import TextureFusion, bake_atlas, frame_sharpness
+from ..track import FrameFit, Tracker, TrackerState
+from .avatar_mesh import mesh_arrays
+from .iris import IrisColour
+from .selection import KeyframeSelector
+from .tracks import TrackRecorder
+
+Progress = Callable[[str, float, str], None]
+TRACK_SHARE, TEXTURE_SHARE = 0.85, 0.95  # overall progress reached at the end of each stage
+
+
+@dataclass
+class JobSpec:
+    """What to reconstruct and how (docs/architecture.md, "Pipeline")."""
+
+    inputs: list[Path]
+    output: Path
+    refine: Path | None = None
+    mode: str = "fit"
+    head_model: str = "ict"
+    every: int = 1
+    max_frames: int = 16
+    detector: str = "mediapipe"
+    multiple_faces: str = "largest"
+    texture_size: int = 1024  # fusion resolution per skin tile; the atlas stores 2048² skin tiles
+    overwrite: bool = False
+
+
+@dataclass
+class JobResult:
+    bundle: Path
+    manifest: dict
+    timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Job:
+    """The state of one running job (kept out of run_job to keep each step small)."""
+
+    def __init__(self, spec: JobSpec, progress: Progress | None, cancel: threading.Event | None) -> None:
+        self.spec = spec
+        self.report = progress or (lambda stage, fraction, message: None)
+        self.cancel = cancel or threading.Event()
+        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "texture": 0.0, "bundle": 0.0}
+        self.warnings: list[str] = []
+        self.seen = self.used = self.skipped = 0
+        self.landmark_errors: list[float] = []
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise CancelledError()
+
+    def timed(self, stage: str, started: float) -> None:
+        self.timings[stage] += time.perf_counter() - started
+
+
+def _validate(spec: JobSpec) -> list[Path]:
+    if spec.mode not in ("fit", "neural"):
+        raise InvertAvatarError("invalid_option", f"Unknown mode {spec.mode!r}.", "Use 'fit' or 'neural'.")
+    if spec.mode == "neural":
+        from .neural_check import require_neural_checkpoints  # says which files are missing
+
+        require_neural_checkpoints()
+    if spec.every < 1 or spec.max_frames < 1:
+        raise InvertAvatarError("invalid_option", "--every and --max-frames must be at least 1.", "")
+    if spec.multiple_faces not in ("largest", "fail"):
+        raise InvertAvatarError("invalid_option", f"Unknown multiple_faces {spec.multiple_faces!r}.",
+                                "Use 'largest' or 'fail'.")
+    if spec.output.exists() and not spec.overwrite and spec.output != spec.refine:
+        raise InvertAvatarError("output_exists", f"{spec.output} already exists.",
+                                "Choose another output name, or refine it with --refine.")
+    return expand_inputs(spec.inputs)
+
+
+def _sources(files: list[Path], stack: ExitStack):
+    """Open every input first, so a bad file fails the job before any work is done."""
+    sources = []
+    for path in files:
+        source = open_source(path)
+        stack.callback(source.close)
+        sources.append(source)
+    clips = [s for s in sources if s.info.kind == "video"]
+    if len(clips) > 1 or (clips and len(sources) > 1):
+        raise InvertAvatarError("invalid_input", "Give either photos or one clip per job.",
+                                "Reconstruct from the clip first, then refine the avatar with the photos.")
+    return sources
+
+
+def _restore(spec: JobSpec, model: HeadModel, tracker: Tracker, fusion: TextureFusion) -> Bundle | None:
+    if spec.refine is None:
+        return None
+    previous = read_bundle(spec.refine)
+    if previous.manifest.get("head_model", {}).get("checksum") != model.checksum:
+        raise InvertAvatarError("head_model_mismatch", f"{spec.refine.name} was built with another head model.",
+                                "Refine with the same head model, or reconstruct from scratch.")
+    if "tracker.json" not in previous.state or "texture_fusion.npz" not in previous.state:
+        raise InvertAvatarError("no_state", f"{spec.refine.name} carries no incremental state to continue from.",
+                                "Reconstruct the avatar again from all its photos.")
+    tracker.state = TrackerState.from_bytes(previous.state["tracker.json"])
+    fusion.load_bytes(previous.state["texture_fusion.npz"])
+    return previous
+
+
+def _camera(fit: FrameFit) -> Camera:
+    k, r, t = fit.camera_tensors()
+    return Camera(k, r, t, fit.image_size[1], fit.image_size[0])
+
+
+def _frames(job: _Job, sources) -> Iterator[tuple[Frame, bool, int | None]]:
+    """Every frame of every source, with whether it comes from a clip and the source's frame count."""
+    for source in sources:
+        is_clip = source.info.kind == "video"
+        for frame in source:
+            job.check_cancel()
+            if is_clip and frame.index % job.spec.every:
+                continue
+            yield frame, is_clip, source.info.frame_count
+
+
+def run_job(spec: JobSpec, progress: Progress | None = None,
+            cancel: threading.Event | None = None) -> JobResult:
+    """Run one reconstruction (or refinement) and write its bundle atomically; see the module docstring."""
+    job = _Job(spec, progress, cancel)
+    files = _validate(spec)
+    model = load_head_model(spec.head_model)
+    tracker = Tracker(model)
+    fusion = TextureFusion(model, spec.texture_size)
+    previous = _restore(spec, model, tracker, fusion)
+    iris = IrisColour.from_bytes(previous.state["iris.json"]) if previous and "iris.json" in previous.state \
+        else IrisColour()
+    from ..detect import make_detector
+
+    with ExitStack() as stack:
+        sources = _sources(files, stack)
+        detector = stack.enter_context(make_detector(spec.detector, multiple_faces=spec.multiple_faces))
+        clip = next((s for s in sources if s.info.kind == "video"), None)
+        recorder = None
+        selector = KeyframeSelector(max_keyframes=spec.max_frames if clip else max(spec.max_frames, len(sources)))
+        job.report("detect", 0.0, f"reading {len(files)} input file(s)")
+        for frame, is_clip, count in _frames(job, sources):
+            fit = _process_frame(job, frame, is_clip, detector, tracker, fusion, selector, iris)
+            if fit is None:
+                continue
+            if is_clip:
+                if recorder is None:
+                    recorder = TrackRecorder(model.rig.heads[2], clip.info.fps, clip.info.name)
+                recorder.add(fit)
+            total = count if is_clip and count else len(sources)
+            done = (frame.index + 1) if is_clip else job.seen
+            job.report("track", TRACK_SHARE * min(done / max(total, 1), 1.0),
+                       f"frame {done}/{total}: landmark error {fit.landmark_error_iod:.1%}")
+    if job.used == 0:
+        raise InvertAvatarError("no_face", f"No face was found in any frame of {', '.join(f.name for f in files)}.",
+                                "Use photos or a clip in which one human face is clearly visible.")
+    return _write(job, model, tracker, fusion, previous, recorder, iris)
+
+
+def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tracker, fusion: TextureFusion,
+                   selector: KeyframeSelector, iris: "IrisColour") -> FrameFit | None:
+    job.seen += 1
+    started = time.perf_counter()
+    try:
+        detection = detector.detect(frame.image, frame.label)
+    except InvertAvatarError as exc:
+        if is_clip and exc.code in ("no_face", "several_faces"):
+            job.skipped += 1  # clips: a frame without a (single) face is skipped and counted
+            return None
+        raise
+    finally:
+        job.timed("detect", started)
+    job.warnings.extend(w for w in detection.warnings if w not in job.warnings)
+    started = time.perf_counter()
+    sharpness = frame_sharpness(frame.image, detection.box)
+    # The pose of this frame is known only after fitting; a clip frame is fitted as a keyframe when it might be one.
+    guess = tracker.previous.rotation if (is_clip and tracker.previous is not None) else None
+    candidate = selector.consider(frame.index if is_clip else job.seen - 1, sharpness, guess if is_clip else None)
+    candidate = candidate or not is_clip
+    try:
+        fit = tracker.add_frame(detection, frame.image.shape[:2], frame.index, frame.time, keyframe=candidate,
+                                consecutive=is_clip)
+    except InvertAvatarError as exc:
+        if is_clip and exc.code == "implausible_face":
+            job.skipped += 1
+            return None
+        raise
+    finally:
+        job.timed("track", started)
+    job.landmark_errors.append(fit.landmark_error_iod)
+    if candidate:
+        selector.accept(fit.rotation)
+        job.used += 1
+        started = time.perf_counter()
+        vertices = tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None],
+                                          torch.from_numpy(fit.expression).float()[None])[0].numpy()
+        fusion.add_frame(frame.image, vertices, _camera(fit), sharpness)
+        iris.add(frame.image, detection)
+        job.timed("texture", started)
+    return fit
+
+
+def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion, previous: Bundle | None,
+           recorder: TrackRecorder | None, iris: "IrisColour") -> JobResult:
+    job.check_cancel()
+    spec = job.spec
+    started = time.perf_counter()
+    job.report("texture", TRACK_SHARE, "baking the texture atlas")
+    albedo, coverage, figures = bake_atlas(fusion, iris.colour())
+    job.timed("texture", started)
+    job.check_cancel()
+    started = time.perf_counter()
+    job.report("bundle", TEXTURE_SHARE, "writing the avatar bundle")
+    frames = {"seen": job.seen, "used": job.used, "skipped": job.skipped}
+    if previous is not None:
+        frames = {k: frames[k] + int(previous.manifest.get("frames", {}).get(k, 0)) for k in frames}
+    tracks = recorder.to_json() if recorder else (previous.tracks if previous else None)
+    errors = np.array(job.landmark_errors)
+    manifest = {
+        "mode": spec.mode,
+        "head_model": {"id": model.name, "checksum": model.checksum},
+        "frames": frames,
+        "coverage": round(figures["coverage"], 4),
+        "metrics": {"landmark_error_iod_mean": round(float(errors.mean()), 5),
+                    "landmark_error_iod_max": round(float(errors.max()), 5),
+                    "coverage_face": round(figures["coverage_face"], 4),
+                    "coverage_back_head": round(figures["coverage_back_head"], 4),
+                    "focal_ratio": round(float(np.exp(tracker.state.mean[-1])), 4),
+                    "keyframes_total": tracker.state.keyframes},
+        "arkit": {"available": [n for n, a in zip(_arkit_names(), model.arkit.available) if a],
+                  "missing": list(model.arkit.missing)},
+        "timings_s": {k: round(v, 3) for k, v in job.timings.items()},
+        "warnings": job.warnings,
+        "refined_from": previous.manifest.get("created") if previous else None,
+    }
+    bundle = Bundle(manifest=manifest, mesh=mesh_arrays(model, tracker.identity), albedo=albedo, coverage=coverage,
+                    tracks=tracks, state={"tracker.json": tracker.state.to_bytes(),
+                                          "texture_fusion.npz": fusion.to_bytes(), "iris.json": iris.to_bytes()})
+    job.check_cancel()  # last chance: after this the bundle appears whole or not at all
+    path = write_bundle(spec.output, bundle, overwrite=spec.overwrite or spec.output == spec.refine)
+    job.timed("bundle", started)
+    manifest["timings_s"] = {k: round(v, 3) for k, v in job.timings.items()}
+    job.report("bundle", 1.0, f"wrote {path.name}")
+    return JobResult(bundle=path, manifest=bundle.manifest, timings=dict(job.timings), warnings=job.warnings)
+
+
+def _arkit_names() -> tuple[str, ...]:
+    from ..headmodel import ARKIT_NAMES
+
+    return ARKIT_NAMES
+
+
+__all__ = ["JobResult", "JobSpec", "run_job"]

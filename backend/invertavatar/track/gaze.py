@@ -1,0 +1,45 @@
+"""Eye gaze from the iris landmarks: the camera ray through each iris centre meets the fitted eyeball sphere."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..detect import Detection
+from ..detect.landmark_schemes import LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER
+
+
+def _ray_sphere(origin_dir: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray | None:
+    """Nearest intersection of the ray from the camera origin along ``origin_dir`` with a sphere, or None."""
+    b = float(origin_dir @ centre)
+    disc = b * b - float(centre @ centre) + radius * radius
+    if disc < 0:
+        return None
+    return origin_dir * (b - np.sqrt(disc))
+
+
+def estimate_gaze(model, identity: np.ndarray, fit, detection: Detection) -> dict[str, list[float]]:
+    """``{"eye_L": [pitch, yaw], "eye_R": [...]}`` in radians in head space (+pitch up, +yaw towards +X)."""
+    if detection.scheme != "mediapipe478" or len(detection.landmarks) < 478:
+        return {"eye_L": [0.0, 0.0], "eye_R": [0.0, 0.0]}
+    vertices = model.evaluate(torch.from_numpy(identity).float()[None])[0].numpy()
+    height, width = fit.image_size
+    k_inv = np.linalg.inv(np.array([[fit.focal, 0, width / 2], [0, fit.focal, height / 2], [0, 0, 1]]))
+    gaze = {}
+    # The subject's left eye is MediaPipe's "left" iris (473), on the image right in a frontal photo.
+    for name, region, iris in (("eye_L", "eyeball_left", LEFT_IRIS_CENTER), ("eye_R", "eyeball_right",
+                                                                              RIGHT_IRIS_CENTER)):
+        ball = vertices[model.regions[region]]
+        centre_model = ball.mean(0)
+        radius = float(np.linalg.norm(ball - centre_model, axis=1).max())
+        centre_cam = fit.rotation @ centre_model + fit.translation
+        ray = k_inv @ np.array([*detection.landmarks[iris], 1.0])
+        ray /= np.linalg.norm(ray)
+        hit = _ray_sphere(ray, centre_cam, radius)
+        if hit is None:
+            gaze[name] = [0.0, 0.0]
+            continue
+        direction = fit.rotation.T @ (hit - centre_cam)  # back to head space
+        direction /= np.linalg.norm(direction)
+        gaze[name] = [float(np.arcsin(np.clip(direction[1], -1, 1))), float(np.arctan2(direction[0], direction[2]))]
+    return gaze

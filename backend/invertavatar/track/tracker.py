@@ -1,0 +1,302 @@
+"""Incremental multi-frame fitting: one identity and focal length shared by all frames, pose and expression per frame.
+
+Each new frame is fitted jointly with the shared parameters under a Gaussian prior that summarises every earlier
+frame (mean and information matrix, a Laplace approximation). After the fit, the frame's Gauss-Newton information
+about the shared parameters — with its own pose and expression marginalised out (Schur complement) — is added to
+that prior. The state is therefore (S, S) + (S,) with S = identity size + 1, whatever the number of frames: adding
+frame N costs the same as adding frame 2, and earlier frames are never re-solved.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..detect import Detection
+from ..errors import InvertAvatarError
+from ..headmodel import HeadModel
+from ..render import axis_angle_to_matrix
+from .correspondence import Correspondence, correspondence_for
+from .state import TrackerState
+from .gaze import estimate_gaze
+
+# Stand-in for the camera frame of a frontal camera: OpenCV camera axes (y down, z forward) vs backend (+Y up, +Z
+# towards the viewer).
+FLIP = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+
+
+@dataclass
+class TrackerConfig:
+    """Weights of the fitting terms (landmark residuals are in units of the inter-ocular distance)."""
+
+    identity_prior: float = 1e-5  # N(0, 1) identity coefficients, against mean-square landmark error ~ (2% IOD)²
+    focal_prior: float = 1e-2  # log focal ratio around the prior below
+    focal_ratio_prior: float = 1.6  # focal / longer image side of a typical phone or webcam photo
+    expression_prior: float = 2e-3  # stay near the detector's blendshape scores
+    temporal: float = 5e-2  # clips: pose and expression close to the previous frame
+    iterations_first: int = 15  # Levenberg-Marquardt steps
+    iterations_next: int = 10
+    max_residual_iod: float = 0.12  # a fit worse than this is not a human face the model can represent
+
+
+@dataclass
+class FrameFit:
+    """One fitted frame (backend axes; ``rotation``/``translation`` map model space to the camera, OpenCV)."""
+
+    index: int
+    time: float
+    source: str
+    image_size: tuple[int, int]
+    rotation: np.ndarray
+    translation: np.ndarray
+    expression: np.ndarray
+    arkit: np.ndarray
+    focal: float
+    landmark_error_iod: float
+    gaze: dict[str, list[float]] = field(default_factory=dict)
+    keyframe: bool = False
+
+    def camera_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """K, R, t of the camera in which the head sits at the model origin unmoved (object pose folded in)."""
+        height, width = self.image_size
+        k = torch.tensor([[self.focal, 0, width / 2], [0, self.focal, height / 2], [0, 0, 1]], dtype=torch.float32)
+        return k, torch.from_numpy(self.rotation).float(), torch.from_numpy(self.translation).float()
+
+
+def inter_ocular(landmarks: np.ndarray, scheme: str) -> float:
+    """Distance between the outer eye corners in pixels (iBUG 36/45, MediaPipe 33/263)."""
+    a, b = (33, 263) if scheme == "mediapipe478" else (36, 45)
+    return float(np.linalg.norm(landmarks[a] - landmarks[b]))
+
+
+class Tracker:
+    """Fits frames one at a time; ``state`` holds everything earlier frames contribute."""
+
+    def __init__(self, model: HeadModel, state: TrackerState | None = None, config: TrackerConfig | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        self.model = model
+        self.config = config or TrackerConfig()
+        self.device = torch.device(device)
+        self.state = state or TrackerState.initial(model.n_identity, self.config)
+        self.previous: FrameFit | None = None
+
+    @property
+    def identity(self) -> np.ndarray:
+        return self.state.mean[:-1].copy()
+
+    def focal_for(self, image_size: tuple[int, int], log_ratio: float | None = None) -> float:
+        ratio = math.exp(self.state.mean[-1] if log_ratio is None else log_ratio)
+        return ratio * max(image_size)
+
+    # -------------------------------------------------------------------------------------------------- fitting
+    def _residual_fn(self, detection: Detection, corr: Correspondence, image_size: tuple[int, int]):
+        """r(shared, local) → whitened landmark residuals, and its Jacobian, used by the fit and the state update."""
+        target = torch.from_numpy(detection.landmarks[corr.landmark_ids]).float().to(self.device)
+        scale = 1.0 / max(inter_ocular(detection.landmarks, detection.scheme), 1.0)
+        sqrt_w = torch.from_numpy(np.sqrt(corr.weights / len(corr.weights))).float().to(self.device)[:, None]
+        height, width = image_size
+        centre = torch.tensor([width / 2, height / 2], device=self.device)
+        n_id, n_ex = self.model.n_identity, self.model.n_expression
+        flip = FLIP.to(self.device)
+        basis = self.model._subset(corr.vertex_ids, self.device)  # (I,L,3) and (E,L,3) restricted to landmarks
+
+        def project(shared: torch.Tensor, local: torch.Tensor):
+            identity, log_ratio = shared[:n_id], shared[n_id]
+            rotvec, translation, expression = local[:3], local[3:6], local[6:6 + n_ex]
+            points = self.model.evaluate(identity[None], expression[None], vertex_ids=corr.vertex_ids)[0]
+            rotation = flip @ axis_angle_to_matrix(rotvec)
+            cam = points @ rotation.T + translation
+            focal = torch.exp(log_ratio) * max(height, width)
+            return focal * cam[:, :2] / cam[:, 2:3].clamp(min=1e-3) + centre, cam, rotation, focal
+
+        def residual(shared: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+            pixels = project(shared, local)[0]
+            return ((pixels - target) * scale * sqrt_w).reshape(-1)
+
+        def jacobian(shared: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+            """Analytic d residual / d [shared, local] (rotation as a left perturbation, same column span)."""
+            with torch.no_grad():
+                pixels, cam, rotation, focal = project(shared, local)
+                z = cam[:, 2].clamp(min=1e-3)
+                d_pix_d_cam = torch.zeros(len(cam), 2, 3, device=cam.device)
+                d_pix_d_cam[:, 0, 0] = focal / z
+                d_pix_d_cam[:, 1, 1] = focal / z
+                d_pix_d_cam[:, :, 2] = -focal * cam[:, :2] / z[:, None] ** 2
+                d_id = torch.einsum("lpc,cd,ild->lpi", d_pix_d_cam, rotation, basis["identity"])
+                d_ex = torch.einsum("lpc,cd,eld->lpe", d_pix_d_cam, rotation, basis["expression"])
+                rotated = cam - local[3:6]
+                skew = torch.zeros(len(cam), 3, 3, device=cam.device)
+                skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -rotated[:, 2], rotated[:, 1], -rotated[:, 0]
+                skew = skew - skew.transpose(1, 2)
+                d_rot = -torch.einsum("lpc,lcd->lpd", d_pix_d_cam, skew)
+                d_focal = (pixels - centre)[:, :, None]
+                full = torch.cat([d_id, d_focal, d_rot, d_pix_d_cam, d_ex], 2)
+                return (full * (scale * sqrt_w)[:, :, None]).reshape(-1, full.shape[2])
+
+        return residual, jacobian
+
+    def _initial_local(self, detection: Detection, corr: Correspondence, image_size: tuple[int, int]) -> np.ndarray:
+        """Pose by PnP on the current mean shape; expression from the detector's blendshape scores."""
+        import cv2
+
+        n_ex = self.model.n_expression
+        if self.previous is not None and self.previous.image_size == image_size:
+            prev = self.previous
+            rotvec = cv2.Rodrigues((FLIP.numpy() @ prev.rotation).astype(np.float64))[0].ravel()
+            return np.concatenate([rotvec, prev.translation, prev.expression]).astype(np.float64)
+        expression = np.zeros(n_ex)
+        if detection.blendshapes is not None:
+            expression = np.clip(self.model.arkit.matrix @ detection.blendshapes, 0, 1)
+        identity = torch.from_numpy(self.identity).float()[None]
+        points = self.model.evaluate(identity, torch.from_numpy(expression).float()[None],
+                                     vertex_ids=corr.vertex_ids)[0].numpy().astype(np.float64)
+        focal = self.focal_for(image_size)
+        height, width = image_size
+        k = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
+        image_points = detection.landmarks[corr.landmark_ids].astype(np.float64)
+        ok, rvec, tvec = cv2.solvePnP(points, image_points, k, None, flags=cv2.SOLVEPNP_EPNP)
+        if not ok or tvec[2, 0] <= 0:
+            rvec, tvec = np.zeros((3, 1)), np.array([[0.0], [0.0], [focal * 0.15 / max(width, height) * 4]])
+        else:
+            # EPnP returns the OpenCV rotation; ours is FLIP @ R(rotvec), so store R(rotvec) = FLIP @ R_cv.
+            rvec = cv2.Rodrigues(FLIP.numpy().astype(np.float64) @ cv2.Rodrigues(rvec)[0])[0]
+        return np.concatenate([rvec.ravel(), tvec.ravel(), expression]).astype(np.float64)
+
+    def add_frame(self, detection: Detection, image_size: tuple[int, int], index: int = 0, time: float = 0.0,
+                  keyframe: bool = True, consecutive: bool = False) -> FrameFit:
+        """Fit one frame. A keyframe also updates the shared identity/focal state; others only read it."""
+        corr = correspondence_for(self.model, detection.scheme)
+        residual, jacobian_fn = self._residual_fn(detection, corr, image_size)
+        local0 = torch.from_numpy(self._initial_local(detection, corr, image_size)).float().to(self.device)
+        expr_init = local0[6:].clone()
+        if detection.blendshapes is not None:
+            expr_init = torch.from_numpy(np.clip(self.model.arkit.matrix @ detection.blendshapes, 0, 1)).float()
+        previous = local0.clone() if (consecutive and self.previous is not None) else None
+        shared, local = self._solve(residual, jacobian_fn, local0, expr_init, previous, keyframe)
+        error = float(residual(shared, local).square().sum().sqrt())  # RMS landmark error in inter-ocular units
+        if error > self.config.max_residual_iod:
+            raise InvertAvatarError(
+                "implausible_face", f"The face in {detection.source or 'the image'} does not fit a human head model "
+                f"(landmark error {error:.0%} of the eye distance).",
+                "Use a photo of a real human face; drawings, statues, animals and masks are not supported.")
+        if keyframe:
+            self._update_state(jacobian_fn, shared, local)
+        fit = self._make_fit(detection, image_size, index, time, shared, local, error, keyframe)
+        self.previous = fit
+        return fit
+
+    def _solve(self, residual, jacobian_fn, local0: torch.Tensor, expr_init: torch.Tensor,
+               previous: torch.Tensor | None, keyframe: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Levenberg-Marquardt on landmarks + priors; expression kept in [0, 1] by projection after each step.
+
+        The rotation is updated as a left perturbation of the current rotation (the Jacobian's convention).
+        """
+        cfg = self.config
+        n_shared = len(self.state.mean)
+        prior_mean = self.state.mean
+        prior_info = self.state.information
+        shared = torch.from_numpy(prior_mean).float()
+        local = local0.clone()
+        # Diagonal prior curvature and target for the local block: expression near the detector, time near the last.
+        local_info = np.zeros(local.numel())
+        local_target = local0.double().numpy().copy()
+        local_info[6:] = cfg.expression_prior
+        local_target[6:] = expr_init.double().numpy()
+        if previous is not None:
+            local_info += cfg.temporal
+            local_target = (local_target * (local_info - cfg.temporal) + previous.double().numpy() * cfg.temporal) \
+                / np.maximum(local_info, 1e-12)
+
+        def cost(sh: torch.Tensor, lo: torch.Tensor) -> float:
+            r = residual(sh, lo).double().numpy()
+            d_s = sh.double().numpy() - prior_mean
+            d_l = lo.double().numpy() - local_target
+            d_l[:3] = 0.0 if previous is None else d_l[:3]
+            return float(r @ r + d_s @ prior_info @ d_s + (local_info * d_l * d_l).sum())
+
+        damping, current = 1e-3, cost(shared, local)
+        iterations = cfg.iterations_first if self.previous is None else cfg.iterations_next
+        for _ in range(iterations):
+            jac = jacobian_fn(shared, local).double().numpy()
+            r = residual(shared, local).double().numpy()
+            if not keyframe:
+                jac = jac[:, n_shared:]
+            hessian = jac.T @ jac
+            gradient = jac.T @ r
+            d_l = local.double().numpy() - local_target
+            offset = 0 if not keyframe else n_shared
+            if keyframe:
+                d_s = shared.double().numpy() - prior_mean
+                hessian[:n_shared, :n_shared] += prior_info
+                gradient[:n_shared] += prior_info @ d_s
+            hessian[offset:, offset:] += np.diag(local_info)
+            gradient[offset:] += local_info * d_l
+            improved = False
+            while damping < 1e8:
+                step = -np.linalg.solve(hessian + damping * np.diag(np.diag(hessian) + 1e-9), gradient)
+                new_shared, new_local = self._apply_step(shared, local, step, keyframe, n_shared)
+                trial = cost(new_shared, new_local)
+                if trial < current:
+                    shared, local, damping = new_shared, new_local, max(damping / 3, 1e-7)
+                    improved = current - trial > 1e-10 * max(current, 1e-12)
+                    current = trial
+                    break
+                damping *= 4
+            if not improved:
+                break
+        return shared, local
+
+    @staticmethod
+    def _apply_step(shared: torch.Tensor, local: torch.Tensor, step: np.ndarray, keyframe: bool,
+                    n_shared: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import cv2
+
+        step_t = torch.from_numpy(step).float()
+        if keyframe:
+            shared = shared + step_t[:n_shared]
+            step_t = step_t[n_shared:]
+        new_local = local.clone()
+        flip = FLIP.numpy().astype(np.float64)
+        rotation = flip @ cv2.Rodrigues(local[:3].double().numpy())[0]
+        rotated = cv2.Rodrigues(step_t[:3].double().numpy())[0] @ rotation
+        new_local[:3] = torch.from_numpy(cv2.Rodrigues(flip @ rotated)[0].ravel()).float()
+        new_local[3:] = local[3:] + step_t[3:]
+        new_local[6:] = new_local[6:].clamp(0.0, 1.0)
+        return shared, new_local
+
+    def _update_state(self, jacobian_fn, shared: torch.Tensor, local: torch.Tensor) -> None:
+        """Add this frame's information about the shared parameters (pose and expression marginalised out)."""
+        n_shared = shared.numel()
+        jacobian = jacobian_fn(shared, local).double()
+        hessian = jacobian.T @ jacobian
+        local_slice = slice(n_shared, None)
+        h_ll = hessian[local_slice, local_slice]
+        h_ll = h_ll + torch.eye(h_ll.shape[0], dtype=h_ll.dtype) * (self.config.expression_prior + 1e-8)
+        h_sl = hessian[:n_shared, local_slice]
+        schur = hessian[:n_shared, :n_shared] - h_sl @ torch.linalg.solve(h_ll, h_sl.T)
+        self.state = self.state.updated(shared.double().numpy(), schur.numpy())
+
+    def _make_fit(self, detection: Detection, image_size, index, time, shared, local, error, keyframe) -> FrameFit:
+        rotation = (FLIP @ axis_angle_to_matrix(local[:3])).numpy()
+        expression = local[6:].numpy().copy()
+        arkit = expression_to_arkit(self.model, expression, detection.blendshapes)
+        focal = self.focal_for(image_size, float(shared[-1]))
+        fit = FrameFit(index=index, time=time, source=detection.source, image_size=image_size, rotation=rotation,
+                       translation=local[3:6].numpy().copy(), expression=expression, arkit=arkit, focal=focal,
+                       landmark_error_iod=error, keyframe=keyframe)
+        fit.gaze = estimate_gaze(self.model, self.identity, fit, detection)
+        return fit
+
+
+def expression_to_arkit(model: HeadModel, expression: np.ndarray, detector_scores: np.ndarray | None) -> np.ndarray:
+    """ARKit-52 weights from the model's fitted weights; names the model lacks keep the detector's score."""
+    mapped = model.arkit.to_arkit @ expression
+    counts = model.arkit.to_arkit.sum(1)
+    arkit = np.where(counts > 0, mapped / np.maximum(counts, 1), 0.0)
+    if detector_scores is not None:
+        missing = ~model.arkit.available
+        arkit[missing] = detector_scores[missing]
+    return np.clip(arkit, 0.0, 1.0).astype(np.float32)
