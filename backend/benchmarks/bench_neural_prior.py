@@ -105,19 +105,19 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     labels = [f"{r['config']} {r['output_resolution']}²\n{r['device']}" for r in results]
-    parts = [("avatar_backbones", "texture + static backbones (per avatar)"), ("face_planes", "face network + "
-             "injection (per frame)"), ("render_and_sr", "volume render + SR (per frame)")]
-    bottom = [0.0] * len(results)
-    for key, text in parts:
+    parts = [("total", "full synthesis"), ("avatar_backbones", "texture + static backbones (once per avatar)"),
+             ("face_planes", "face network + injection (per frame)"), ("render_and_sr", "volume render + SR (per frame)")]
+    width = 0.8 / len(parts)
+    for i, (key, text) in enumerate(parts):
         values = [r["ms"][key]["median"] / 1000.0 for r in results]
-        axes[0].bar(labels, values, bottom=bottom, label=text)
-        bottom = [b + v for b, v in zip(bottom, values)]
+        axes[0].bar([x + (i - 1.5) * width for x in range(len(results))], values, width, label=text)
+    axes[0].set_xticks(range(len(results)), labels)
     axes[0].set_yscale("log")
-    axes[0].set_ylabel("seconds per frame (median, log scale)")
-    axes[0].legend(fontsize=8)
-    axes[0].set_title("Next3D++ synthesis time")
+    axes[0].set_ylabel("seconds (median, log scale)")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("Next3D++ time per frame")
     axes[1].bar(labels, [r["peak_rss_mb"] for r in results], label="peak RSS")
     axes[1].bar(labels, [r["rss_with_model_mb"] for r in results], label="RSS with model loaded")
     axes[1].set_ylabel("MB")
@@ -132,10 +132,14 @@ def main() -> int:
     parser.add_argument("--tiny-frames", type=int, default=20)
     parser.add_argument("--official-frames", type=int, default=2)
     parser.add_argument("--device", default=None, help="cpu, cuda (default: select_device())")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the last JSON")
     parser.add_argument("--case", default=None, help=argparse.SUPPRESS)  # internal: run one case, print JSON
     parser.add_argument("--frames", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads((OUT_DIR / "neural_prior.json").read_text())["results"], OUT_DIR / "neural_prior.png")
+        return 0
     if args.case:
         print(json.dumps(run_case(args.case, args.frames, args.device, args.threads)))
         return 0

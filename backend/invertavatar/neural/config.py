@@ -45,9 +45,6 @@ class PriorConfig:
     ray_start_offset: float = 0.45  # near bound = mean camera distance - this
     ray_end_offset: float = 0.6  # far bound = mean camera distance + this
     box_warp: float = 1.0
-    avg_camera_radius: float = 2.7
-    avg_camera_pivot: tuple[float, float, float] = (0.0, 0.0, 0.2)
-    focal_normalized: float = 4.2647
 
     # ------------------------------------------------------------------ derived sizes
     @property

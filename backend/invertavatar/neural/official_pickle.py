@@ -25,7 +25,7 @@ from invertavatar.errors import InvertAvatarError
 
 # Class namespaces of the official code base and of torch.nn: mapped to inert placeholders, never imported.
 _PLACEHOLDER_PREFIXES = ("torch.nn.modules.", "training_avatar_texture.", "training.", "encoder_inversion.",
-                         "torch_utils.", "dnnlib.", "volumetric_rendering.", "camera_utils")
+                         "torch_utils.", "dnnlib.")
 
 _STORAGE_DTYPES = {
     "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
@@ -61,8 +61,8 @@ class Placeholder(dict):
 
     class_path = "?"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: D401 - never forwards to the real class
-        super().__init__()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()  # the real class is never looked up, let alone called
         self.__dict__["_args"] = args
 
     def __setstate__(self, state: Any) -> None:
