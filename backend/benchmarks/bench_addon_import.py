@@ -97,7 +97,8 @@ def plot(results: dict, path: Path) -> None:
         ax.text(value, y, f" {value:.0f} ms", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("median time (ms)")
-    ax.set_title("Add-on: import of a full ICT avatar (2k texture) and 1,000 frames of 52-key animation")
+    ax.set_title("Add-on: import of a full ICT avatar (26,719 vertices, 52 keys, 2k texture)\nand 1,000 frames "
+                 "of 52-key animation (headless bpy)", fontsize=10)
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
