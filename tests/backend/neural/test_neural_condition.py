@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from invertavatar.errors import InvertAvatarError
 from invertavatar.headmodel.arkit import ARKIT_NAMES
 from invertavatar.neural.config import tiny_config
 from invertavatar.neural.prior.animate import AvatarDriver
@@ -110,3 +111,72 @@ def test_driver_renders_expressions_from_arkit(ict_model):
     assert torch.equal(neutral.planes[:, 1:], opened.planes[:, 1:])
     turned = driver.frame(cam, head_rotation=np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]]) @ np.eye(3) * 1.0)
     assert not torch.allclose(turned.image, neutral.image)
+
+
+# ---------------------------------------------------------------- official (FaceVerse) condition
+def fake_faceverse(ict_model):
+    """A FaceVerse-shaped stand-in (per-vertex UVs, eyeball regions) built from the ICT mesh: the real file is
+    user-licensed and absent here. Only the chain's arithmetic is checked with it."""
+    from types import SimpleNamespace
+
+    from invertavatar.neural.prior.condition_faceverse import FaceverseCondition
+
+    uv = np.zeros((ict_model.n_vertices, 2), np.float32)
+    for k in range(3):
+        uv[ict_model.triangles[:, k]] = np.clip(ict_model.uv[ict_model.triangle_uv[:, k]], 0, 1)
+    model = SimpleNamespace(name="faceverse-v3", n_vertices=ict_model.n_vertices, triangles=ict_model.triangles,
+                            uv=uv, regions={"eyeball_left": ict_model.regions["eyeball_left"],
+                                            "eyeball_right": ict_model.regions["eyeball_right"]})
+    fv2fl = np.eye(4)
+    fv2fl[:3, :3] = 0.0867 * np.diag([1.0, -1.0, -1.0])  # like the released file: scale ~0.0867, y and z flipped
+    fv2fl[:3, 3] = [0.0, 0.0867 - 0.005 - 0.011, 0.0]
+    mask = np.zeros(ict_model.n_vertices)
+    mask[ict_model.regions["narrow_face"]] = 1.0
+    return model, fv2fl, mask, FaceverseCondition(model, fv2fl, mask)
+
+
+def test_faceverse_condition_follows_the_reference_chain(ict_model):
+    from invertavatar.neural.prior.condition_faceverse import expand_face_uv
+
+    model, fv2fl, mask, cond = fake_faceverse(ict_model)
+    v = torch.from_numpy(ict_model.vertices[None].astype(np.float64))
+    # the reference chain, restated step by step: model space, fv2fl, orthographic scale/shift, 512 render, crop
+    raw = ict_model.vertices.astype(np.float64) * 100.0
+    vs = raw * 0.1 * np.array([1.0, -1.0, -1.0]) + np.array([0.0, 1.0, 0.0])
+    fl = vs @ fv2fl[:3, :3].T + fv2fl[:3, 3]
+    t = (fl + np.array([0.0, 0.005, 0.0])) * 5.0
+    expected_x = (1.0 - t[:, 0]) * 256.0 - 128.0  # PyTorch3D NDC +x is left: columns mirrored
+    expected_y = (1.0 + t[:, 1]) * 256.0 - 114.0
+    screen = plane_to_condition_pixels(cond.to_plane_space(v), cond.config, mirror_x=True)[0].numpy()
+    np.testing.assert_allclose(screen[:, 0], expected_x, atol=1e-6)
+    np.testing.assert_allclose(screen[:, 1], expected_y, atol=1e-6)
+    # UV expansion of the face box, eyeballs forced into the mask
+    uv = np.array([[0.5, 0.5], [0.3, 0.4], [0.1, 0.5], [0.5, 0.9]])
+    np.testing.assert_allclose(expand_face_uv(uv), [[0.5, 0.5], [0.22, 0.36], [0.1, 0.5], [0.5, 0.9]])
+    assert cond.vertex_alpha[ict_model.regions["eyeball_left"]].min() == 1.0
+    image = cond(v.float())
+    assert image.shape == (1, 256, 256, 3) and (image[..., 2] > 0.5).float().mean() > 0.1
+
+
+@pytest.mark.parametrize("kind", ["ict", "faceverse"])
+def test_camera_labels_see_what_the_backend_camera_sees(ict_model, kind):
+    builder = IctCondition(ict_model, tiny_config()) if kind == "ict" else fake_faceverse(ict_model)[3]
+    eye = torch.tensor([0.25, 0.1, 0.9])
+    cam = Camera.look_at(eye, torch.tensor([0.0, 0.0, 0.05]), 500.0, 256, 256)
+    points = torch.from_numpy(ict_model.vertices[::500].astype(np.float32))[None]
+    expected = cam.project(points)[0, :, :2]
+    label = builder.camera_label(cam).double()
+    pose, k = label[:16].reshape(4, 4), label[16:].reshape(3, 3)
+    g = builder.to_plane_space(points.double())[0]
+    local = (g - pose[:3, 3]) @ pose[:3, :3]  # world -> camera
+    pixels = (local @ k.T)[:, :2] / local[:, 2:3] * 256
+    torch.testing.assert_close(pixels, expected.double(), atol=1e-3, rtol=1e-5)
+
+
+def test_driver_needs_faceverse_files(ict_model):
+    from types import SimpleNamespace
+
+    gen = Next3DGenerator(tiny_config())
+    with pytest.raises(InvertAvatarError) as err:
+        AvatarDriver(gen, SimpleNamespace(name="faceverse-v3"), torch.zeros(1, gen.num_ws, 64))
+    assert "condition" in err.value.message and "FaceverseCondition" in err.value.hint

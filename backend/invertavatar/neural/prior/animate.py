@@ -28,13 +28,16 @@ class AvatarDriver:
         identity: torch.Tensor | None = None,
         noise_mode: str = "const",
         seed: int = 0,
+        condition=None,
     ) -> None:
-        if head_model.name.lower().startswith("faceverse"):
-            raise InvertAvatarError("unsupported", "Driving the prior with a FaceVerse mesh is not wired yet.",
-                                    "Use the ICT head model; see docs/neural.md for the FaceVerse status.")
+        """``condition`` builds mesh conditions and camera labels (default: ``IctCondition`` for the ICT model;
+        FaceVerse needs a ``FaceverseCondition`` made with the user's fv2fl and face-mask files)."""
+        if condition is None and head_model.name.lower().startswith("faceverse"):
+            raise InvertAvatarError("bad_input", "A FaceVerse head needs its condition files to drive the prior.",
+                                    "Pass condition=FaceverseCondition(model, *load_faceverse_extras(fv2fl, mask)).")
         self.generator, self.model, self.ws, self.noise_mode = generator, head_model, ws, noise_mode
         self.identity, self.seed = identity, seed  # a fixed ray jitter per frame keeps animations flicker-free
-        self.condition = IctCondition(head_model, generator.config)
+        self.condition = condition or IctCondition(head_model, generator.config)
         with torch.no_grad():
             self.features: AvatarFeatures = generator.avatar_features(ws, noise_mode)
 

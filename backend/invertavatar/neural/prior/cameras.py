@@ -4,7 +4,8 @@ The prior's world frame is EG3D's, which is also the backend's orientation: +x t
 the frontal view), +y up, +z out of the face towards the frontal camera, which sits at pivot + (0, 0, radius) with
 cam-to-world rotation diag(1, -1, -1). Plane 0 samples (x, y) with y along its rows, so in plane (and mesh
 condition) pixels the face is upside down: chin in the top rows, forehead at the bottom.
-Backend metres reach this frame by a shift and a uniform scale (see ``condition.IctCondition``).
+Backend metres reach this frame by a similarity transform (``condition.IctCondition``: shift and scale;
+``condition_faceverse.FaceverseCondition``: the reference's FaceVerse -> FLAME-like -> normalised chain).
 """
 
 from __future__ import annotations
@@ -47,17 +48,18 @@ def camera_label(cam2world: torch.Tensor, focal: float = DEFAULT_FOCAL, principa
     return torch.cat([cam2world.reshape(16), intrinsics.reshape(9)])
 
 
-def label_from_camera(camera, origin: np.ndarray, scale: float, target: np.ndarray) -> torch.Tensor:
+def label_from_camera(camera, rotation: np.ndarray, scale: float, offset: np.ndarray) -> torch.Tensor:
     """Label for an ``invertavatar.render.Camera`` (backend metres, world->camera R, t; K in pixels).
 
-    Backend points map into the prior frame as p' = (p - origin) * scale + target.
+    Backend points map into the prior frame by the similarity p' = scale * rotation @ p + offset.
     """
+    q = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
     r = np.asarray(camera.R, dtype=np.float64).reshape(3, 3)
     t = np.asarray(camera.t, dtype=np.float64).reshape(3)
     position = -r.T @ t
     pose = np.eye(4)
-    pose[:3, :3] = r.T
-    pose[:3, 3] = (position - np.asarray(origin, np.float64)) * scale + np.asarray(target, np.float64)
+    pose[:3, :3] = q @ r.T
+    pose[:3, 3] = scale * q @ position + np.asarray(offset, np.float64)
     k = np.asarray(camera.K, dtype=np.float64).reshape(3, 3).copy()
     k[0] /= float(camera.width)
     k[1] /= float(camera.height)

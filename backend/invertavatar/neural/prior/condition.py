@@ -9,9 +9,8 @@ Rasterisation goes through :mod:`invertavatar.render` (the one place that raster
 vertices with a depth; an orthographic view is expressed by a large constant depth offset, which makes the
 perspective-correct barycentrics affine to within 1e-5 while keeping the front-most surface visible.
 
-``ours`` (ICT head model): the head is mapped from metres into the tri-plane box by :func:`ict_to_plane_space`.
-``official`` (FaceVerse v3.1) needs the user's FaceVerse files (the fv2fl transform and face mask); the same
-:func:`mesh_condition` renders it once those vertices are expressed in plane space (see docs/neural.md).
+``ours`` (ICT head model, :class:`IctCondition`): the head is placed in the tri-plane box by a shift and a scale.
+``official`` (FaceVerse v3.1, :class:`condition_faceverse.FaceverseCondition`) follows the reference pipeline.
 """
 
 from __future__ import annotations
@@ -34,15 +33,20 @@ ICT_PLANE_SCALE = 1.8  # tri-plane units per metre: an ICT face (brow to chin ~0
 ICT_MOUTH_AT = 0.5
 
 
-def plane_to_condition_pixels(points: torch.Tensor, config: PriorConfig) -> torch.Tensor:
-    """Plane-space points (B, V, 3) -> condition screen vertices (pixel x, pixel y, orthographic depth)."""
+def plane_to_condition_pixels(points: torch.Tensor, config: PriorConfig, mirror_x: bool = False) -> torch.Tensor:
+    """Plane-space points (B, V, 3) -> condition screen vertices (pixel x, pixel y, orthographic depth).
+
+    ``mirror_x`` flips the columns about the window centre, which is what the official render does (see
+    ``condition_faceverse``).
+    """
     res = config.plane_resolution
     r0, _, c0, _ = config.face_window
     col = (points[..., 0] / config.box_warp + 0.5) * res
     row = (points[..., 1] / config.box_warp + 0.5) * res
     zoom = res / (config.face_window[1] - r0)  # condition pixels per plane pixel (2 for both configurations)
     depth = ORTHO_DEPTH - points[..., 2]  # the frontal view looks down -Z: larger z is nearer
-    return torch.stack([(col - c0) * zoom, (row - r0) * zoom, depth], dim=-1)
+    x = (col - c0) * zoom
+    return torch.stack([res - x if mirror_x else x, (row - r0) * zoom, depth], dim=-1)
 
 
 def mesh_condition(
@@ -50,26 +54,37 @@ def mesh_condition(
     triangles: np.ndarray | torch.Tensor,
     uv: torch.Tensor,
     uv_triangles: np.ndarray | torch.Tensor,
-    triangle_alpha: torch.Tensor,
     config: PriorConfig,
+    triangle_alpha: torch.Tensor | None = None,
+    vertex_alpha: torch.Tensor | None = None,
     flip_v: bool = True,
+    mirror_x: bool = False,
 ) -> torch.Tensor:
     """Render the condition for plane-space vertices ``points`` (B, V, 3).
 
-    ``uv`` (U, 2) in [0, 1] indexed per triangle corner by ``uv_triangles`` (T, 3) (seams allowed);
-    ``triangle_alpha`` (T,) is 1 for textured (face/eye) triangles. ``flip_v`` maps v = 1 to the top texture row,
-    the convention of our UV textures (Blender); the official FaceVerse condition uses v * 2 - 1 (``flip_v=False``).
+    ``uv`` (U, 2) in [0, 1] indexed per triangle corner by ``uv_triangles`` (T, 3) (seams allowed). The face alpha
+    is either per triangle (``triangle_alpha`` (T,), 1 for textured triangles) or a per-vertex mask interpolated
+    over the surface (``vertex_alpha`` (V,), as the reference does; the generator binarises it at 0.5). UVs are
+    multiplied by the alpha. ``flip_v`` maps v = 1 to the top texture row, the convention of our UV textures
+    (Blender); the official FaceVerse condition uses v * 2 - 1 (``flip_v=False``).
     """
+    if (triangle_alpha is None) == (vertex_alpha is None):
+        raise ValueError("give exactly one of triangle_alpha and vertex_alpha")
     res = config.plane_resolution
-    screen = plane_to_condition_pixels(points, config)
+    screen = plane_to_condition_pixels(points, config, mirror_x)
     fragments = rasterize(screen, triangles, res, res)
     uv_t = torch.as_tensor(uv, dtype=points.dtype, device=points.device)
     grid = uv_t * 2 - 1
     if flip_v:
         grid = torch.stack([grid[:, 0], -grid[:, 1]], dim=-1)
     uv_image = interpolate(grid, fragments, uv_triangles)
-    tri_alpha = torch.as_tensor(triangle_alpha, dtype=points.dtype, device=points.device)
-    alpha = torch.where(fragments.mask, tri_alpha[fragments.tri_id.clamp(min=0)], torch.zeros_like(fragments.depth))
+    if vertex_alpha is not None:
+        mask = torch.as_tensor(vertex_alpha, dtype=points.dtype, device=points.device).reshape(-1, 1)
+        alpha = interpolate(mask, fragments, triangles)[..., 0]
+    else:
+        tri_alpha = torch.as_tensor(triangle_alpha, dtype=points.dtype, device=points.device)
+        alpha = torch.where(fragments.mask, tri_alpha[fragments.tri_id.clamp(min=0)],
+                            torch.zeros_like(fragments.depth))
     return torch.cat([uv_image * alpha.unsqueeze(-1), alpha.unsqueeze(-1)], dim=-1)
 
 
@@ -117,9 +132,10 @@ class IctCondition:
 
     def camera_label(self, camera) -> torch.Tensor:
         """25-value label of an ``invertavatar.render.Camera`` placed in the backend frame around this head."""
-        return label_from_camera(camera, self.centre, ICT_PLANE_SCALE, self.plane_target)
+        offset = self.plane_target - ICT_PLANE_SCALE * np.asarray(self.centre, np.float64)
+        return label_from_camera(camera, np.eye(3), ICT_PLANE_SCALE, offset)
 
     def __call__(self, vertices: torch.Tensor) -> torch.Tensor:
         """Condition (B, P, P, 3) for ICT vertices (B, V, 3) in metres (canonical head frame, no head pose)."""
-        return mesh_condition(self.to_plane_space(vertices), self.triangles, self.uv, self.uv_triangles,
-                              self.triangle_alpha, self.config, flip_v=True)
+        return mesh_condition(self.to_plane_space(vertices), self.triangles, self.uv, self.uv_triangles, self.config,
+                              triangle_alpha=self.triangle_alpha, flip_v=True)
