@@ -117,10 +117,15 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
     return np.frombuffer(data, dtype=dtype)[0]
 
 
+class _NdarrayName:
+    """Stands for ``numpy.ndarray`` inside a pickle: usable only as the argument of ``_reconstruct`` (not callable,
+    so a pickle cannot construct arrays over arbitrary buffers or sizes directly)."""
+
+
 def _numpy_reconstruct(cls: Any, shape: Any, dtype_code: Any) -> np.ndarray:
-    if cls is not np.ndarray:
+    if cls is not _NdarrayName:
         raise UnsafePickleError("only numpy.ndarray may be reconstructed")
-    return np.ndarray.__new__(np.ndarray, shape, dtype_code)
+    return np.ndarray.__new__(np.ndarray, (0,), dtype_code)  # the real contents arrive through __setstate__
 
 
 def _copyreg_reconstructor(cls: Any, base: Any, state: Any) -> Any:
@@ -202,12 +207,13 @@ _ALLOWED = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("numpy", "dtype"): np.dtype,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NdarrayName,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
     ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
     ("copyreg", "_reconstructor"): _copyreg_reconstructor,
+    ("builtins", "object"): object,  # the base-class argument of copyreg._reconstructor (protocols 0 and 1)
 }
 
 
@@ -274,6 +280,8 @@ def to_plain(value: Any, depth: int = 0) -> Any:
         return [to_plain(v, depth + 1) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 and value.dtype != object else f"array{value.shape}"
     if isinstance(value, torch.Tensor):
         return value.tolist() if value.numel() <= 64 else f"tensor{tuple(value.shape)}"
     if value is None or isinstance(value, (bool, int, float, str)):

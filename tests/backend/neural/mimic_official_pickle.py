@@ -136,7 +136,7 @@ def mimic_module(module: nn.Module, source: str) -> object:
     extra: dict = {"_init_args": (), "_init_kwargs": {}}
     if isinstance(module, Next3DGenerator):
         rendering = _EasyDict(depth_resolution=48, box_warp=1, avg_camera_radius=np.float64(2.7),
-                              avg_camera_pivot=[0, 0, 0.2], superresolution_noise_mode="none")
+                              avg_camera_pivot=np.array([0.0, 0.0, 0.2]), superresolution_noise_mode="none")
         extra = {"_init_args": (), "_init_kwargs": _EasyDict(c_dim=25, img_resolution=512, z_dim=512, w_dim=512,
                                                               rendering_kwargs=rendering),
                  "rendering_kwargs": rendering, "neural_rendering_resolution": 128}
