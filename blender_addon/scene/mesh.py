@@ -53,6 +53,7 @@ def add_shape_keys(obj: bpy.types.Object, bundle: Bundle) -> None:
         points.foreach_set("co", (basis + deltas[i]).ravel())
         block.slider_min = 0.0
         block.slider_max = 1.0
+        block.value = 0.0  # Blender 5.0 creates new keys at 1.0: the avatar must start neutral
     # Shapes the head model lacks keep their name (all 52 always exist) but are listed, so the UI can say so.
     obj["invertavatar_missing_shapes"] = [n for n, ok in zip(ARKIT_NAMES, bundle.expression_available) if not ok]
     obj.data.shape_keys.use_relative = True

@@ -40,6 +40,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _evaluated(bpy, obj):
+    bpy.context.view_layer.update()
+    mesh = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+    coords = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.vertices.foreach_get("co", coords)
+    return coords.reshape(-1, 3)
+
+
+def _check_rig_deforms(bpy, head):
+    """On the pipeline's own bundle: jawOpen opens the mouth, eye_L turns only the left eye's vertices."""
+    rig = head.parent
+    assert {g.name for g in head.vertex_groups} >= {"neck", "head", "jaw", "eye_L", "eye_R"}
+    rest = _evaluated(bpy, head)
+    head.data.shape_keys.key_blocks["jawOpen"].value = 1.0
+    assert np.abs(_evaluated(bpy, head) - rest).max() > 0.003
+    head.data.shape_keys.key_blocks["jawOpen"].value = 0.0
+    rig.pose.bones["eye_L"].rotation_quaternion = (np.cos(0.15), 0.0, 0.0, np.sin(0.15))
+    moved = np.linalg.norm(_evaluated(bpy, head) - rest, axis=1) > 1e-4
+    rig.pose.bones["eye_L"].rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+    assert 0 < moved.sum() < len(rest) // 4
+    assert (_evaluated(bpy, head)[moved][:, 0] > 0).mean() > 0.95  # the subject's left is +X in Blender too
+
+
 def test_astronaut_photo_becomes_an_avatar(clean_scene, tmp_path, monkeypatch):
     from skimage import data
     from PIL import Image
@@ -71,6 +94,7 @@ def test_astronaut_photo_becomes_an_avatar(clean_scene, tmp_path, monkeypatch):
         assert len(keys) == 53 and keys[1].name == "eyeBlinkLeft" and keys[-1].name == "tongueOut"
         assert head.data.materials[0].node_tree.nodes["Albedo"].image.size[0] > 0
         assert 0.0 < head.invertavatar.coverage <= 1.0
+        _check_rig_deforms(bpy, head)
         # Neural preview through the real render endpoint.
         scene = bpy.context.scene
         camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))

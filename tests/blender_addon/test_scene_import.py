@@ -24,6 +24,7 @@ def _evaluated_coords(bpy, obj):
 
 def test_import_builds_the_whole_avatar(clean_scene, ict_bundle_dir, ict_mesh_arrays):
     bpy = clean_scene
+    bpy.context.scene.invertavatar.animate_on_import = False
     head, rig = _import(bpy, ict_bundle_dir)
     assert head.type == "MESH" and rig.type == "ARMATURE"
     assert head.invertavatar.role == "HEAD" and rig.invertavatar.role == "RIG"
@@ -37,6 +38,9 @@ def test_import_builds_the_whole_avatar(clean_scene, ict_bundle_dir, ict_mesh_ar
     assert coords.reshape(-1, 3)[:, 1].argmin() == ict_mesh_arrays["vertices"][:, 2].argmax()
     names = [k.name for k in mesh.shape_keys.key_blocks]
     assert names == ["Basis", *ARKIT_NAMES]
+    # Without a clip the avatar starts neutral: every key at 0 and the evaluated mesh equals the basis.
+    assert {k.value for k in mesh.shape_keys.key_blocks[1:]} == {0.0}
+    np.testing.assert_allclose(_evaluated_coords(bpy, head), coords.reshape(-1, 3), atol=1e-6)
     assert list(head["invertavatar_missing_shapes"]) == ["tongueOut"]
     assert [b.name for b in rig.data.bones] == ["root", "neck", "head", "jaw", "eye_L", "eye_R"]
     assert rig.data.bones["jaw"].parent.name == "head" and rig.data.bones["head"].parent.name == "neck"
