@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .arkit import ARKIT_NAMES
+from .arkit import ARKIT_NAMES, match_names
 from .errors import BAD_BUNDLE, AddonError
 
 FORMAT_NAME = "invertavatar-bundle"
@@ -199,8 +199,6 @@ def _read_tracks(path: Path) -> Tracks:
 
 def tracks_from_dict(data: dict, names: list[str], frames: list[dict]) -> Tracks:
     """Validate and convert a parsed ``tracks.json`` into arrays ordered like ``ARKIT_NAMES``."""
-    from .arkit import match_names
-
     mapping, _unmatched = match_names(names)
     columns = [(i, ARKIT_NAMES.index(mapping[n])) for i, n in enumerate(names) if n in mapping]
     n = len(frames)

@@ -7,6 +7,7 @@ scene is built inside ``modal()`` so Blender records one undo step. In ``--backg
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import bpy
@@ -89,6 +90,10 @@ class _JobFlow:
             message = self._build(context, runner, bundle_dir)
         except AddonError as exc:
             return self._fail(context, exc)
+        except Exception as exc:  # a bug must not leave the panel stuck in "running"
+            traceback.print_exc()
+            return self._fail(context, AddonError(E.BAD_RESPONSE, f"Building the avatar failed: {exc!r}.",
+                                                  "Please report this with the system console output."))
         job = context.window_manager.invertavatar
         job.running, job.progress = False, 1.0
         set_status(context, message)

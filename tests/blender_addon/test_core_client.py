@@ -134,3 +134,13 @@ def test_many_status_polls_do_not_block_other_threads(ict_bundle_dir, photo, tmp
             threading.Event().wait(0.005)
         kinds = [e.kind for e in runner.drain()]
     assert kinds[-1] == "done" and ticks > 0
+
+
+def test_job_timeout_cancels_on_the_backend(ict_bundle_dir, photo, tmp_path):
+    with StubBackend(ict_bundle_dir, scenario="hang") as stub:
+        runner = _runner(stub, photo, tmp_path)
+        runner.job_timeout = 0.2
+        with pytest.raises(AddonError) as err:
+            runner.run()
+        assert stub.cancel_requests == ["job1"]
+    assert err.value.code == E.TIMEOUT and "job timeout" in err.value.hint

@@ -110,3 +110,17 @@ def test_refine_and_animate_use_the_selected_avatar(scene, ict_bundle_dir):
     refined = bpy.context.view_layer.objects.active
     assert refined != first and refined.invertavatar.avatar_id == "av-job3"
     assert first.hide_get() and not refined.hide_get()
+
+
+def test_a_bug_while_building_is_reported_and_does_not_stick(scene, ict_bundle_dir, monkeypatch):
+    bpy, prefs = scene
+    module = addon_env.addon_module("operators.reconstruct")
+    monkeypatch.setattr(module, "build_avatar", lambda *a, **k: 1 / 0)
+    before = _snapshot(bpy)
+    with StubBackend(ict_bundle_dir) as stub:
+        prefs.remote_url = stub.url
+        with pytest.raises(RuntimeError, match="Building the avatar failed: ZeroDivisionError"):
+            bpy.ops.invertavatar.reconstruct()
+    job = bpy.context.window_manager.invertavatar
+    assert not job.running and job.status_is_error and bpy.ops.invertavatar.reconstruct.poll()
+    assert _snapshot(bpy) == before
