@@ -20,7 +20,7 @@ ASSETS = Path("/work/shared/assets")
 
 
 def _missing() -> str:
-    if importlib.util.find_spec("invertavatar.server") is None:
+    if importlib.util.find_spec("invertavatar") is None or importlib.util.find_spec("invertavatar.server") is None:
         return "invertavatar.server is not importable (run with PYTHONPATH=backend once the server has landed)"
     import invertavatar.pipeline as pipeline
 

@@ -21,15 +21,22 @@ def animated_avatar(clean_scene, ict_bundle_dir, tmp_path):
     return bpy, bpy.context.view_layer.objects.active, expected
 
 
+def _all_fcurves(action):
+    """F-curves of every slot (Blender 4.4+ layered actions) or of the legacy action (4.2/4.3)."""
+    if "layers" in action.bl_rna.properties:
+        return [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags
+                for fc in bag.fcurves]
+    return list(action.fcurves)
+
+
 def _reimported_values(bpy, frames):
     """Shape-key names and, per ARKit name, the values at ``frames`` of the re-imported mesh's animation."""
     heads = [o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys is not None]
     assert len(heads) == 1, [o.name for o in bpy.data.objects]
     key = heads[0].data.shape_keys
     names = [k.name for k in key.key_blocks]
-    # FBX assigns the action; the glTF importer stashes it on an NLA track: look in every channel bag.
-    curves = {fc.data_path: fc for action in bpy.data.actions for layer in action.layers
-              for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves
+    # FBX assigns the action; the glTF importer stashes it on an NLA track: look in every action's curves.
+    curves = {fc.data_path: fc for action in bpy.data.actions for fc in _all_fcurves(action)
               if fc.data_path.startswith("key_blocks")}
     values = {n: [curves[f'key_blocks["{n}"].value'].evaluate(f) for f in frames]
               for n in ARKIT_NAMES if f'key_blocks["{n}"].value' in curves}
