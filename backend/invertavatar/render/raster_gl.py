@@ -7,6 +7,7 @@ in PyTorch by the caller, so this step needs no gradients.
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -37,9 +38,16 @@ class _GLState:
         self.program = None
         self.error: str | None = None
         self.targets: dict[tuple[int, int], object] = {}
+        self.pid = os.getpid()
 
     def context(self):
+        if self.ctx is not None and self.pid != os.getpid():
+            # A forked child inherits the parent's EGL display without its driver threads: neither the old context
+            # nor a new one works there (Mesa hangs), so the child uses the PyTorch rasterizer instead.
+            self.ctx, self.program, self.targets = None, None, {}
+            self.error = "the OpenGL context belongs to the parent process of this fork"
         if self.ctx is None and self.error is None:
+            self.pid = os.getpid()
             try:
                 import moderngl
 

@@ -167,3 +167,25 @@ def test_nearly_coincident_layers_resolve_to_the_nearer(backend, depth, gap):
         near_index = order.index([3, 4, 5])
         covered = fragments.mask[0]
         assert covered.sum() > 100 and torch.all(fragments.tri_id[0][covered] == near_index)
+
+
+def _rasterize_in_child(queue) -> None:
+    screen = torch.tensor([[[0.0, 0.0, 1.0], [8.0, 0.0, 1.0], [0.0, 8.0, 1.0]]])
+    queue.put(int(rasterize(screen, torch.tensor([[0, 1, 2]]), 8, 8, backend="opengl").mask.sum()))
+
+
+def test_forked_child_falls_back_instead_of_hanging(cpu_backends):
+    # A server that forks workers after using OpenGL must not hang in Mesa: the child switches to torch.
+    if "opengl" not in cpu_backends:
+        pytest.skip("OpenGL rasterizer not available on this machine (no EGL context)")
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_rasterize_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("rasterizing in a forked child hung")
+    assert child.exitcode == 0 and queue.get(timeout=5) > 20
