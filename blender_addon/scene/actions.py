@@ -1,5 +1,7 @@
 """The one compatibility helper for Blender's action API (legacy actions up to 4.3, slotted actions 4.4+/5.0).
 
+Checked headless on bpy 4.2.0 (legacy), 4.5.15 (slotted, no public channel-bag helper) and 5.0.1.
+
 Blender 5.0 removed ``Action.fcurves``/``Action.groups``: F-curves live in a channel bag per action slot. Every
 keyframe the add-on writes goes through ``new_action`` + ``ensure_fcurve`` + ``write_keys`` here.
 """
@@ -9,12 +11,22 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
-try:  # Blender 4.4+
+try:  # Blender 5.0 (4.4/4.5 only have a private variant)
     from bpy_extras.anim_utils import action_ensure_channelbag_for_slot
-except ImportError:  # Blender 4.2/4.3: legacy actions only
+except ImportError:
     action_ensure_channelbag_for_slot = None
 
-SLOTTED = "slots" in bpy.types.Action.bl_rna.properties and action_ensure_channelbag_for_slot is not None
+# Slotted (layered) actions exist from Blender 4.4; 4.2/4.3 only have legacy actions.
+SLOTTED = "slots" in bpy.types.Action.bl_rna.properties
+
+
+def _ensure_channelbag(action: bpy.types.Action, slot):
+    """The channel bag holding ``slot``'s F-curves, created in the action's first layer/strip if needed."""
+    if action_ensure_channelbag_for_slot is not None:
+        return action_ensure_channelbag_for_slot(action, slot)
+    layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+    strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+    return strip.channelbag(slot, ensure=True)
 
 
 class ActionTarget:
@@ -58,7 +70,7 @@ def new_action(owner: bpy.types.ID, name: str, replace: bool = True) -> ActionTa
         slot = action.slots.new(id_type=id_type, name=owner.name)
         anim.action = action
         anim.action_slot = slot
-        channels = action_ensure_channelbag_for_slot(action, slot)
+        channels = _ensure_channelbag(action, slot)
     else:
         anim.action = action
         channels = action
@@ -71,10 +83,11 @@ def owner_fcurves(owner: bpy.types.ID) -> list:
     if anim is None or anim.action is None:
         return []
     if SLOTTED:
-        from bpy_extras.anim_utils import action_get_channelbag_for_slot
-
-        bag = action_get_channelbag_for_slot(anim.action, anim.action_slot)
-        return list(bag.fcurves) if bag is not None else []
+        if anim.action_slot is None:
+            return []
+        bags = [bag for layer in anim.action.layers for strip in layer.strips for bag in strip.channelbags
+                if bag.slot == anim.action_slot]
+        return [fc for bag in bags for fc in bag.fcurves]
     return list(anim.action.fcurves)
 
 
