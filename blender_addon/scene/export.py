@@ -20,7 +20,7 @@ FBX_GAME_ENGINE = dict(
 GLTF_GLB = dict(
     export_format="GLB", use_selection=True, export_yup=True, export_apply=False, export_morph=True,
     export_morph_normal=True, export_skins=True, export_def_bones=True, export_animations=True,
-    export_animation_mode="ACTIONS", export_force_sampling=True,
+    export_animation_mode="ACTIVE_ACTIONS", export_force_sampling=True,
 )
 
 

@@ -1,6 +1,7 @@
 """FBX and GLB export presets keep shape keys and their animation: export, re-import, compare frame-exact."""
 
 import json
+import struct
 
 import numpy as np
 import pytest
@@ -66,6 +67,12 @@ def test_fbx_round_trip(animated_avatar, tmp_path):
 def test_glb_round_trip(animated_avatar, tmp_path):
     bpy, head, expected = animated_avatar
     path = _export(bpy, head, tmp_path, "GLB")
+    # One glTF animation per clip, carrying the morph weights and the bones together (what engines play).
+    raw = path.read_bytes()
+    gltf = json.loads(raw[20:20 + struct.unpack("<I", raw[12:16])[0]])
+    assert len(gltf["animations"]) == 1
+    assert {c["target"]["path"] for c in gltf["animations"][0]["channels"]} >= {"weights", "rotation"}
+    assert gltf["meshes"][0]["extras"]["targetNames"] == list(ARKIT_NAMES)
     bpy.ops.import_scene.gltf(filepath=str(path))
     names, values = _reimported_values(bpy, range(1, 9))
     assert set(names) >= set(ARKIT_NAMES) and len([n for n in names if n in ARKIT_NAMES]) == 52
