@@ -38,6 +38,11 @@ def build_avatar(context: bpy.types.Context, bundle: Bundle, name: str = "Avatar
     removes what was already created before the error propagates.
     """
     name = _unique(name)
+    active = context.view_layer.objects.active
+    if active is not None and active.mode != "OBJECT":
+        # Building the rig needs edit mode on the new armature; leave whatever mode the artist was in first.
+        with context.temp_override(active_object=active, object=active):
+            bpy.ops.object.mode_set(mode="OBJECT")
     created: list[bpy.types.ID] = []
     try:
         collection = bpy.data.collections.new(name)

@@ -140,3 +140,15 @@ def test_bad_bundle_shows_message_and_changes_nothing(clean_scene, tmp_path):
     job = bpy.context.window_manager.invertavatar
     assert job.status_is_error and "does not describe an InvertAvatar bundle" in job.status
     assert len(bpy.data.objects) == 0
+
+
+def test_import_while_another_object_is_in_edit_mode(clean_scene, ict_bundle_dir):
+    bpy = clean_scene
+    mesh = bpy.data.meshes.new("cube")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    other = bpy.data.objects.new("cube", mesh)
+    bpy.context.scene.collection.objects.link(other)
+    bpy.context.view_layer.objects.active = other
+    bpy.ops.object.mode_set(mode="EDIT")
+    head, rig = _import(bpy, ict_bundle_dir)
+    assert other.mode == "OBJECT" and rig.mode == "OBJECT" and len(rig.data.bones) == 6
