@@ -107,6 +107,10 @@ class _JobFlow:
             bundle_dir = runner.run(lambda event: _show_progress(context, event))
         except AddonError as exc:
             return self._fail(context, exc)
+        except Exception as exc:  # never leave the panel stuck in "running"
+            traceback.print_exc()
+            return self._fail(context, AddonError(E.BAD_RESPONSE, f"The job failed unexpectedly: {exc!r}.",
+                                                  "Please report this with the system console output."))
         return self._complete(context, runner, bundle_dir)
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
