@@ -31,8 +31,12 @@ class SyntheticView:
 
 def render_view(model: HeadModel, identity: np.ndarray, expression: np.ndarray, yaw_pitch_roll: tuple[float, ...],
                 albedo: np.ndarray, size: int = 512, focal_ratio: float = 1.6, distance: float = 0.75,
-                background: float = 0.55) -> SyntheticView:
-    """Render the textured head (atlas ``albedo``) turned by yaw/pitch/roll (radians) at ``distance`` metres."""
+                background: float = 0.55, shading: bool = True) -> SyntheticView:
+    """Render the textured head (atlas ``albedo``) turned by yaw/pitch/roll (radians) at ``distance`` metres.
+
+    With ``shading`` a headlight Lambert term darkens turned-away surfaces; without it every pixel shows the texture
+    exactly, which is what texture-fusion tests compare against.
+    """
     with torch.no_grad():
         vertices = model.evaluate(torch.from_numpy(np.asarray(identity, np.float32))[None],
                                   torch.from_numpy(np.asarray(expression, np.float32))[None])[0]
@@ -51,8 +55,8 @@ def render_view(model: HeadModel, identity: np.ndarray, expression: np.ndarray, 
         # Translucent overlays (eye occlusion, tear film, lashes) would render as opaque patches: leave them out.
         slots = np.array([slot_of_material(n) for n in model.material_names])[model.face_material[model.triangle_face]]
         solid = ~np.isin(slots, list(OVERLAY_SLOTS))
-        texture = torch.from_numpy(albedo).float() / 255.0
+        texture = torch.from_numpy(np.ascontiguousarray(albedo)).float() / 255.0
         image, _ = render_textured(vertices, model.triangles[solid], torch.from_numpy(uv), uv_triangles[solid],
-                                   texture, camera, background=background, shading=True, ambient=0.6)
+                                   texture, camera, background=background, shading=shading, ambient=0.6)
     picture = (image[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
     return SyntheticView(picture, rotation.numpy(), translation.numpy(), focal, np.asarray(expression, np.float32))

@@ -19,7 +19,8 @@ from .atlas import FUSED_SLOTS, SLOTS, slot_of_material
 # Overlay geometry (thin, translucent) that must not hide the skin behind it in the depth test.
 OVERLAY_SLOTS = {"lacrimal", "eyelashes", "occlusion", "eye_blend"}
 DEPTH_TOLERANCE = 0.004  # metres: a texel this close behind the visible surface is the visible surface
-MIN_COSINE = 0.15  # grazing views carry no usable colour
+MIN_COSINE = 0.35  # grazing views carry no usable colour
+SILHOUETTE_MARGIN = 0.006  # of the image size
 
 
 @dataclass
@@ -107,10 +108,16 @@ class TextureFusion:
         verts = torch.from_numpy(np.asarray(vertices, np.float32))
         screen = camera.project(verts[None])[0]
         depth_map = rasterize(screen[None], self._opaque_triangles, height, width).depth[0]
-        depth_map = torch.where(depth_map > 0, depth_map, torch.full_like(depth_map, float("inf")))
+        # Texels within a few pixels of the silhouette would pick up background through any misalignment: drop them.
+        import cv2
+
+        covered = (depth_map > 0).numpy().astype(np.uint8)
+        margin = max(1, round(SILHOUETTE_MARGIN * max(height, width)))
+        interior = torch.from_numpy(cv2.erode(covered, np.ones((2 * margin + 1,) * 2, np.uint8)) > 0)
+        depth_map = torch.where(interior, depth_map, torch.full_like(depth_map, -float("inf")))
         cam_points = camera.world_to_camera(verts[None])[0]
         normals = vertex_normals(cam_points[None], torch.from_numpy(self.model.triangles))[0]
-        picture = torch.from_numpy(image).float()[None] / 255.0
+        picture = torch.from_numpy(np.ascontiguousarray(image)).float()[None] / 255.0
         focal = float(camera.K[0, 0]) if camera.K.ndim == 2 else float(camera.K[0, 0, 0])
         # One gather per tile for everything interpolated per texel: camera point, normal, pixel position.
         per_vertex = torch.cat([cam_points, normals, screen[:, :2]], 1)

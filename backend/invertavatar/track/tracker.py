@@ -19,7 +19,7 @@ from ..detect import Detection
 from ..errors import InvertAvatarError
 from ..headmodel import HeadModel
 from ..render import axis_angle_to_matrix
-from .correspondence import Correspondence, correspondence_for
+from .correspondence import Correspondence, correspondence_for, landmark_basis, landmark_points
 from .state import TrackerState
 from .gaze import estimate_gaze
 
@@ -32,7 +32,7 @@ FLIP = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
 class TrackerConfig:
     """Weights of the fitting terms (landmark residuals are in units of the inter-ocular distance)."""
 
-    identity_prior: float = 1e-5  # N(0, 1) identity coefficients, against mean-square landmark error ~ (2% IOD)²
+    identity_prior: float = 1e-4  # N(0, 1) identity coefficients, against mean-square landmark error ~ (1.5% IOD)²
     focal_prior: float = 1e-2  # log focal ratio around the prior below
     focal_ratio_prior: float = 1.6  # focal / longer image side of a typical phone or webcam photo
     expression_prior: float = 2e-3  # stay near the detector's blendshape scores
@@ -101,12 +101,12 @@ class Tracker:
         centre = torch.tensor([width / 2, height / 2], device=self.device)
         n_id, n_ex = self.model.n_identity, self.model.n_expression
         flip = FLIP.to(self.device)
-        basis = self.model._subset(corr.vertex_ids, self.device)  # (I,L,3) and (E,L,3) restricted to landmarks
+        basis = landmark_basis(self.model, corr, self.device)  # (I,L,3) and (E,L,3) at the landmarks
 
         def project(shared: torch.Tensor, local: torch.Tensor):
             identity, log_ratio = shared[:n_id], shared[n_id]
             rotvec, translation, expression = local[:3], local[3:6], local[6:6 + n_ex]
-            points = self.model.evaluate(identity[None], expression[None], vertex_ids=corr.vertex_ids)[0]
+            points = landmark_points(basis, identity[None], expression[None])[0]
             rotation = flip @ axis_angle_to_matrix(rotvec)
             cam = points @ rotation.T + translation
             focal = torch.exp(log_ratio) * max(height, width)
@@ -151,8 +151,9 @@ class Tracker:
         if detection.blendshapes is not None:
             expression = np.clip(self.model.arkit.matrix @ detection.blendshapes, 0, 1)
         identity = torch.from_numpy(self.identity).float()[None]
-        points = self.model.evaluate(identity, torch.from_numpy(expression).float()[None],
-                                     vertex_ids=corr.vertex_ids)[0].numpy().astype(np.float64)
+        basis = landmark_basis(self.model, corr, self.device)
+        points = landmark_points(basis, identity, torch.from_numpy(expression).float()[None])[0]
+        points = points.numpy().astype(np.float64)
         focal = self.focal_for(image_size)
         height, width = image_size
         k = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
