@@ -36,7 +36,7 @@ class TrackerConfig:
     focal_prior: float = 1e-2  # log focal ratio around the prior below
     focal_ratio_prior: float = 1.6  # focal / longer image side of a typical phone or webcam photo
     expression_prior: float = 2e-3  # stay near the detector's blendshape scores
-    temporal: float = 5e-2  # clips: pose and expression close to the previous frame
+    temporal: float = 1e-3  # clips: pose and expression close to the previous frame (mild: the data leads)
     iterations_first: int = 15  # Levenberg-Marquardt steps
     iterations_next: int = 10
     max_residual_iod: float = 0.12  # a fit worse than this is not a human face the model can represent
