@@ -107,26 +107,27 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
     app.add_middleware(SafetyHeaders, check_host=not config.allow_remote)
     auth = [Depends(require_token)]
 
-    @app.get("/v1/health", response_model=Health, response_model_exclude_none=True, tags=["service"])
+    @app.get("/v1/health", response_model=Health, response_model_exclude_none=True, tags=["service"],
+             responses=ErrorResponses(400))
     def get_health() -> dict[str, Any]:
         """Versions, compute device and installed models. No token needed."""
         return health()
 
     @app.post("/v1/jobs", status_code=202, response_model=JobAccepted, dependencies=auth, tags=["jobs"],
-              openapi_extra=_JOB_FORM, responses=ErrorResponses(401, 404, 413, 415, 422, 503))
+              openapi_extra=_JOB_FORM, responses=ErrorResponses(400, 401, 404, 413, 415, 422, 503))
     async def create_job(request: Request) -> dict[str, Any]:
         """Upload photos or a clip (field `files`) with `options` (JSON); `avatar_id` refines that avatar."""
         job = await service.create_job(request)
         return {"job_id": job.id, "state": job.state}
 
     @app.get("/v1/jobs/{job_id}", response_model=Job, dependencies=auth, tags=["jobs"],
-             responses=ErrorResponses(401, 404, 422))
+             responses=ErrorResponses(400, 401, 404, 422))
     def get_job(job_id: JobId) -> dict[str, Any]:
         """State, stage, progress, message and (on failure) the error of a job."""
         return job_json(service.job(job_id))
 
     @app.post("/v1/jobs/{job_id}/cancel", response_model=Job, dependencies=auth, tags=["jobs"],
-              responses=ErrorResponses(401, 404, 409, 422))
+              responses=ErrorResponses(400, 401, 404, 409, 422))
     def cancel_job(job_id: JobId) -> dict[str, Any]:
         """Cancel a queued or running job; waits up to 2 s for it to stop and returns its state."""
         return job_json(service.cancel(job_id))
@@ -134,7 +135,7 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
     @app.get("/v1/avatars/{avatar_id}/bundle", dependencies=auth, tags=["avatars"], response_class=StreamingResponse,
              responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
                               "description": "The bundle folder's files as a zip."},
-                        **ErrorResponses(401, 404, 422)})
+                        **ErrorResponses(400, 401, 404, 422)})
     def get_bundle(avatar_id: AvatarId) -> StreamingResponse:
         """Download the avatar bundle (its folder's contents, zipped while streaming)."""
         folder = service.bundle_folder(avatar_id)
@@ -144,13 +145,13 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
     @app.post("/v1/avatars/{avatar_id}/render", dependencies=auth, tags=["avatars"], response_class=Response,
               responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
                                "description": "The rendered preview."},
-                         **ErrorResponses(401, 404, 422)})
+                         **ErrorResponses(400, 401, 404, 422)})
     def render(avatar_id: AvatarId, body: RenderRequest) -> Response:
         """Render the avatar with ARKit weights, head pose and camera yaw; returns a PNG."""
         return Response(service.render(avatar_id, body), media_type="image/png")
 
     @app.delete("/v1/avatars/{avatar_id}", status_code=204, dependencies=auth, tags=["avatars"],
-                response_class=Response, responses=ErrorResponses(401, 404, 409, 422))
+                response_class=Response, responses=ErrorResponses(400, 401, 404, 409, 422))
     def delete_avatar(avatar_id: AvatarId) -> Response:
         """Delete an avatar and its files."""
         service.delete_avatar(avatar_id)

@@ -85,7 +85,8 @@ def install_error_handlers(app: FastAPI) -> None:
                               "See the backend log file (server.log in the data folder) and report the problem.")
 
 
-_DESCRIPTIONS = {401: "Missing or wrong token.", 404: "No such job or avatar.", 409: "Conflicts with the current state.",
+_DESCRIPTIONS = {400: "The Host header is not a loopback name (the service runs without --allow-remote).",
+                 401: "Missing or wrong token.", 404: "No such job or avatar.", 409: "Conflicts with the current state.",
                  413: "Upload too large.", 415: "Unsupported or undecodable file.", 422: "Invalid request.",
                  503: "The job queue is full; retry later."}
 
