@@ -1,0 +1,1 @@
+"""InvertAvatar's inversion networks: coarse W+ encoder, pixel-aligned fine U-Nets with ConvGRU, sessions."""
