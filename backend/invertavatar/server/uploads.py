@@ -238,7 +238,7 @@ async def receive_multipart(request: Request, folder: Path, limits: Limits) -> R
 
 
 def type_uploads(received: Received, inputs: Path) -> list[Path]:
-    """Check every upload by its content and move it to ``inputs/NNNN_name.ext`` (the extension from the bytes).
+    """Check every upload by its content and move it to ``inputs/NNNN/name.ext`` (the extension from the bytes).
 
     Recognised files are then opened with the frame decoder and their first frame read, so a damaged or truncated
     file is refused now (415) rather than failing the job later.
@@ -256,7 +256,10 @@ def type_uploads(received: Received, inputs: Path) -> list[Path]:
             raise ApiError(415, "unsupported_file_type",
                            f"The file '{upload.name}' cannot be used: {describe_unknown(head)}.",
                            f"{SUPPORTED_HINT} The type is read from the file's content, not its name.")
-        target = inputs / f"{index:04d}_{upload.name}{kind[1]}"
+        # One folder per upload keeps the client's (sanitised) name intact, so pipeline messages name the file the
+        # user knows, while two uploads with the same name cannot collide.
+        target = inputs / f"{index:04d}" / f"{upload.name}{kind[1]}"
+        target.parent.mkdir()
         upload.path.rename(target)
         _check_decodes(target, upload.name)
         typed.append(target)

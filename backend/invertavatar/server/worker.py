@@ -178,7 +178,7 @@ class Worker:
         work = self.job_dir(job_id)
         output = work / "result.avatar"
         refine = self.avatar_dir(job.avatar_id) if job.refine and job.avatar_id else None
-        inputs = sorted(p for p in (work / "inputs").iterdir() if p.is_file())
+        inputs = sorted(p for p in (work / "inputs").glob("*/*") if p.is_file())
         self.store.set_state(job_id, RUNNING, "Starting.", progress=0.0)
         log.info("job %s started (%d inputs%s)", job_id, len(inputs), f", refining {job.avatar_id}" if refine else "")
         started = time.monotonic()

@@ -149,6 +149,7 @@ def test_image_without_a_face_fails_with_a_clear_error(server, inputs):
     job, _ = follow(server, submit(server, inputs["no_face"]).json()["job_id"])
     assert job["state"] == "failed"
     assert job["error"]["code"] == "no_face" and job["error"]["hint"]
+    assert "sky.jpg" in job["error"]["message"] and "0000" not in job["error"]["message"]  # the user's name
 
 
 def _avatar_folders(server):

@@ -131,7 +131,7 @@ def test_job_runs_to_done_and_bundle_downloads(client, runner):
     running = wait_state(client, job_id, {"running"})
     assert running["stage"] == "detect" and running["progress"] == 0.25
     assert runner.items[0].options["max_frames"] == 8
-    assert runner.items[0].inputs[0].name == "0000_face.jpg"
+    assert runner.items[0].inputs[0].name == "face.jpg"
     runner.gate.set()
     done = wait_state(client, job_id, {"done"})
     assert done["progress"] == 1.0 and done["error"] is None and len(done["avatar_id"]) == 32
