@@ -144,3 +144,18 @@ def features_from_lists(config: PriorConfig, texture: list[torch.Tensor], static
     planes = static[-1].reshape(b, 3, ch, p, p)
     first = static[0].reshape(b, 3, ch, *static[0].shape[-2:])[:, 0]
     return AvatarFeatures(texture, [first] + static[1:-1] + [planes[:, 0]], planes)
+
+
+def hidden_shapes(net: InversionNet, batch: int = 1) -> list[tuple[int, ...]]:
+    """Shapes of the 8 ConvGRU states: texture stages 1-4 then tri-plane stages 1-4, at P/16 .. P/2."""
+    res, widths = net.prior_config.plane_resolution, net.encoder_config.decoder_widths
+    one = [(batch, c, res // 16 * 2**k, res // 16 * 2**k) for k, c in enumerate(widths)]
+    return one + one
+
+
+def invert_one_shot(net: InversionNet, frames: FrameBatch) -> tuple[torch.Tensor, AvatarFeatures]:
+    """The one-shot path: W+ from the first frame, one fine call on ``frames`` from the zero state."""
+    ws = net.coarse_ws(frames.image[:, 0])
+    coarse = net.coarse_features(ws)
+    states = net.fine_step(frames, ws, coarse, None)
+    return ws, net.avatar(ws, coarse, states)
