@@ -38,18 +38,20 @@ class Health(BaseModel):
 
 
 class JobOptions(BaseModel):
-    """The `options` form field of `POST /v1/jobs`, as a JSON object. Every key is optional."""
+    """The `options` form field of `POST /v1/jobs`, as a JSON object. Every key is optional; a missing key takes
+    the pipeline's own default (`invertavatar.pipeline.JobSpec`), so the CLI and the service behave alike."""
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["fit", "neural"] = Field("fit", description="`fit`: head model + texture; `neural`: also the "
-                                                               "neural inversion (needs a checkpoint).")
-    head_model: Literal["ict", "faceverse"] = "ict"
-    every: int = Field(1, ge=1, le=1000, description="Use every n-th frame of a clip.")
-    max_frames: int = Field(64, ge=1, le=100000, description="Use at most this many frames.")
-    multiple_faces: Literal["largest", "fail"] = Field("largest", description="Several faces in a frame: track the "
-                                                                               "largest, or fail.")
-    detector: Literal["mediapipe", "fan"] = "mediapipe"
+    mode: Literal["fit", "neural"] | None = Field(None, description="`fit`: head model + texture (default); "
+                                                                    "`neural`: also the neural inversion "
+                                                                    "(needs a checkpoint).")
+    head_model: Literal["ict", "faceverse"] | None = Field(None, description="Default `ict`.")
+    every: int | None = Field(None, ge=1, le=1000, description="Use every n-th frame of a clip (default 1).")
+    max_frames: int | None = Field(None, ge=1, le=100000, description="Use at most this many frames.")
+    multiple_faces: Literal["largest", "fail"] | None = Field(
+        None, description="Several faces in a frame: track the `largest` (default), or `fail`.")
+    detector: Literal["mediapipe", "fan"] | None = Field(None, description="Default `mediapipe`.")
 
 
 class JobAccepted(BaseModel):

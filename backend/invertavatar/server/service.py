@@ -159,7 +159,7 @@ class Service:
 
 
 def _parse_options(text: str) -> dict[str, Any]:
-    """The `options` form field: a JSON object checked against JobOptions; missing keys take their defaults."""
+    """The `options` form field: a JSON object checked against JobOptions; only the keys given are passed on."""
     try:
         raw = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
@@ -169,7 +169,7 @@ def _parse_options(text: str) -> dict[str, Any]:
         raise ApiError(422, "bad_options", "The options field must be a JSON object.",
                        'Send a JSON object, e.g. {"mode": "fit", "max_frames": 64}.')
     try:
-        return JobOptions.model_validate(raw).model_dump()
+        return JobOptions.model_validate(raw).model_dump(exclude_none=True)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()[:5])
         raise ApiError(422, "bad_options", f"The options are not valid: {problems}.",
