@@ -40,8 +40,8 @@ def render_view(model: HeadModel, identity: np.ndarray, expression: np.ndarray, 
     with torch.no_grad():
         vertices = model.evaluate(torch.from_numpy(np.asarray(identity, np.float32))[None],
                                   torch.from_numpy(np.asarray(expression, np.float32))[None])[0]
-        yaw, pitch, roll = yaw_pitch_roll
-        turn = (axis_angle_to_matrix(torch.tensor([0.0, yaw, 0.0])) @ axis_angle_to_matrix(torch.tensor([pitch, 0, 0]))
+        yaw, pitch, roll = (float(a) for a in yaw_pitch_roll)
+        turn = (axis_angle_to_matrix(torch.tensor([0.0, yaw, 0.0])) @ axis_angle_to_matrix(torch.tensor([pitch, 0.0, 0.0]))
                 @ axis_angle_to_matrix(torch.tensor([0.0, 0.0, roll])))
         rotation = FLIP @ turn
         translation = torch.tensor([0.0, 0.02, distance])

@@ -117,7 +117,7 @@ class TextureFusion:
         depth_map = torch.where(interior, depth_map, torch.full_like(depth_map, -float("inf")))
         cam_points = camera.world_to_camera(verts[None])[0]
         normals = vertex_normals(cam_points[None], torch.from_numpy(self.model.triangles))[0]
-        picture = torch.from_numpy(np.ascontiguousarray(image)).float()[None] / 255.0
+        picture = torch.from_numpy(np.array(image, dtype=np.float32))[None] / 255.0
         focal = float(camera.K[0, 0]) if camera.K.ndim == 2 else float(camera.K[0, 0, 0])
         # One gather per tile for everything interpolated per texel: camera point, normal, pixel position.
         per_vertex = torch.cat([cam_points, normals, screen[:, :2]], 1)

@@ -55,7 +55,7 @@ def surface_hits(model: HeadModel, albedo: np.ndarray, views=VIEWS, size: int = 
                             size, size)
             vertices = torch.from_numpy(model.vertices)[None]
             fragments = rasterize(camera.project(vertices), model.triangles, size, size, cull_backfaces=True)
-            pixels = np.floor(detection.landmarks[:468]).astype(int)
+            pixels = np.floor(detection.landmarks[:468] + 0.5).astype(int)  # the pixel whose centre is nearest
             inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < size) & (pixels[:, 1] >= 0) & (pixels[:, 1] < size)
             ids = np.nonzero(inside)[0]
             tri = fragments.tri_id[0, pixels[ids, 1], pixels[ids, 0]].numpy()

@@ -33,7 +33,7 @@ def estimate_gaze(model, identity: np.ndarray, fit, detection: Detection) -> dic
         centre_model = ball.mean(0)
         radius = float(np.linalg.norm(ball - centre_model, axis=1).max())
         centre_cam = fit.rotation @ centre_model + fit.translation
-        ray = k_inv @ np.array([*detection.landmarks[iris], 1.0])
+        ray = k_inv @ np.array([*(detection.landmarks[iris] + 0.5), 1.0])  # renderer pixel convention
         ray /= np.linalg.norm(ray)
         hit = _ray_sphere(ray, centre_cam, radius)
         if hit is None:

@@ -38,7 +38,7 @@ class TrackerConfig:
     expression_prior: float = 2e-3  # stay near the detector's blendshape scores
     temporal: float = 1e-3  # clips: pose and expression close to the previous frame (mild: the data leads)
     iterations_first: int = 15  # Levenberg-Marquardt steps
-    iterations_next: int = 10
+    iterations_next: int = 6
     max_residual_iod: float = 0.12  # a fit worse than this is not a human face the model can represent
 
 
@@ -64,6 +64,11 @@ class FrameFit:
         height, width = self.image_size
         k = torch.tensor([[self.focal, 0, width / 2], [0, self.focal, height / 2], [0, 0, 1]], dtype=torch.float32)
         return k, torch.from_numpy(self.rotation).float(), torch.from_numpy(self.translation).float()
+
+
+def image_landmarks(detection: Detection) -> np.ndarray:
+    """Landmarks in the renderer's pixel convention (pixel i spans [i, i+1]); detectors put centres at integers."""
+    return detection.landmarks.astype(np.float64) + 0.5
 
 
 def inter_ocular(landmarks: np.ndarray, scheme: str) -> float:
@@ -94,7 +99,7 @@ class Tracker:
     # -------------------------------------------------------------------------------------------------- fitting
     def _residual_fn(self, detection: Detection, corr: Correspondence, image_size: tuple[int, int]):
         """r(shared, local) → whitened landmark residuals, and its Jacobian, used by the fit and the state update."""
-        target = torch.from_numpy(detection.landmarks[corr.landmark_ids]).float().to(self.device)
+        target = torch.from_numpy(image_landmarks(detection)[corr.landmark_ids]).float().to(self.device)
         scale = 1.0 / max(inter_ocular(detection.landmarks, detection.scheme), 1.0)
         sqrt_w = torch.from_numpy(np.sqrt(corr.weights / len(corr.weights))).float().to(self.device)[:, None]
         height, width = image_size
@@ -138,12 +143,14 @@ class Tracker:
 
         return residual, jacobian
 
-    def _initial_local(self, detection: Detection, corr: Correspondence, image_size: tuple[int, int]) -> np.ndarray:
-        """Pose by PnP on the current mean shape; expression from the detector's blendshape scores."""
+    def _initial_local(self, detection: Detection, corr: Correspondence, image_size: tuple[int, int],
+                       consecutive: bool) -> np.ndarray:
+        """Clip frames start from the previous frame; photos from PnP on the current mean shape, with the expression
+        from the detector's blendshape scores (so a photo's fit does not depend on which photo came before)."""
         import cv2
 
         n_ex = self.model.n_expression
-        if self.previous is not None and self.previous.image_size == image_size:
+        if consecutive and self.previous is not None and self.previous.image_size == image_size:
             prev = self.previous
             rotvec = cv2.Rodrigues((FLIP.numpy() @ prev.rotation).astype(np.float64))[0].ravel()
             return np.concatenate([rotvec, prev.translation, prev.expression]).astype(np.float64)
@@ -157,7 +164,7 @@ class Tracker:
         focal = self.focal_for(image_size)
         height, width = image_size
         k = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
-        image_points = detection.landmarks[corr.landmark_ids].astype(np.float64)
+        image_points = image_landmarks(detection)[corr.landmark_ids].astype(np.float64)
         ok, rvec, tvec = cv2.solvePnP(points, image_points, k, None, flags=cv2.SOLVEPNP_EPNP)
         if not ok or tvec[2, 0] <= 0:
             rvec, tvec = np.zeros((3, 1)), np.array([[0.0], [0.0], [focal * 0.15 / max(width, height) * 4]])
@@ -171,12 +178,13 @@ class Tracker:
         """Fit one frame. A keyframe also updates the shared identity/focal state; others only read it."""
         corr = correspondence_for(self.model, detection.scheme)
         residual, jacobian_fn = self._residual_fn(detection, corr, image_size)
-        local0 = torch.from_numpy(self._initial_local(detection, corr, image_size)).float().to(self.device)
+        local0 = torch.from_numpy(self._initial_local(detection, corr, image_size, consecutive)).float().to(self.device)
         expr_init = local0[6:].clone()
         if detection.blendshapes is not None:
             expr_init = torch.from_numpy(np.clip(self.model.arkit.matrix @ detection.blendshapes, 0, 1)).float()
         previous = local0.clone() if (consecutive and self.previous is not None) else None
-        shared, local = self._solve(residual, jacobian_fn, local0, expr_init, previous, keyframe)
+        iterations = self.config.iterations_next if previous is not None else self.config.iterations_first
+        shared, local = self._solve(residual, jacobian_fn, local0, expr_init, previous, keyframe, iterations)
         error = float(residual(shared, local).square().sum().sqrt())  # RMS landmark error in inter-ocular units
         if error > self.config.max_residual_iod:
             raise InvertAvatarError(
@@ -190,7 +198,7 @@ class Tracker:
         return fit
 
     def _solve(self, residual, jacobian_fn, local0: torch.Tensor, expr_init: torch.Tensor,
-               previous: torch.Tensor | None, keyframe: bool) -> tuple[torch.Tensor, torch.Tensor]:
+               previous: torch.Tensor | None, keyframe: bool, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Levenberg-Marquardt on landmarks + priors; expression kept in [0, 1] by projection after each step.
 
         The rotation is updated as a left perturbation of the current rotation (the Jacobian's convention).
@@ -219,7 +227,6 @@ class Tracker:
             return float(r @ r + d_s @ prior_info @ d_s + (local_info * d_l * d_l).sum())
 
         damping, current = 1e-3, cost(shared, local)
-        iterations = cfg.iterations_first if self.previous is None else cfg.iterations_next
         for _ in range(iterations):
             jac = jacobian_fn(shared, local).double().numpy()
             r = residual(shared, local).double().numpy()
@@ -238,11 +245,13 @@ class Tracker:
             improved = False
             while damping < 1e8:
                 step = -np.linalg.solve(hessian + damping * np.diag(np.diag(hessian) + 1e-9), gradient)
+                if np.abs(step).max() < 1e-7:
+                    break  # converged: no step worth taking
                 new_shared, new_local = self._apply_step(shared, local, step, keyframe, n_shared)
                 trial = cost(new_shared, new_local)
                 if trial < current:
                     shared, local, damping = new_shared, new_local, max(damping / 3, 1e-7)
-                    improved = current - trial > 1e-10 * max(current, 1e-12)
+                    improved = current - trial > 1e-3 * current  # stop once a step gains under 0.1 %
                     current = trial
                     break
                 damping *= 4
