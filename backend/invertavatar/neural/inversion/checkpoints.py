@@ -1,0 +1,79 @@
+"""Encoder checkpoints: every non-generator tensor of ``InversionNet`` in one safetensors file + JSON configs.
+
+The prior is stored separately with :func:`invertavatar.neural.checkpoints.save_prior`, so one prior can serve
+several encoder sets and the official prior converts without touching the encoders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from invertavatar.errors import InvertAvatarError
+from invertavatar.neural.inversion.config import encoder_config_from_dict
+from invertavatar.neural.inversion.model import InversionNet
+from invertavatar.neural.prior.generator import Next3DGenerator
+
+FORMAT_NAME = "invertavatar.neural.encoders"
+FORMAT_VERSION = 1
+
+
+def encoder_state(net: InversionNet) -> dict[str, torch.Tensor]:
+    return {n: t for n, t in net.state_dict().items() if not n.startswith("generator.")}
+
+
+def save_encoders(path: str | Path, net: InversionNet) -> Path:
+    """Write the encoders (W+, texture and tri-plane U-Nets, wrapper buffers) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {n: t.detach().cpu().contiguous().clone() for n, t in encoder_state(net).items()}
+    metadata = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "prior": net.prior_config.to_json(),
+                "encoder": json.dumps(net.encoder_config.to_dict()), "use_gru": str(net.use_gru)}
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_encoders(path: str | Path, generator: Next3DGenerator, device: torch.device | str = "cpu") -> InversionNet:
+    """Rebuild ``InversionNet`` around ``generator`` and load the encoders strictly."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvertAvatarError("missing_file", f"Inversion encoder checkpoint not found: {path}.",
+                                "Train one with 'invertavatar train coarse/fine/recurrent' or check the path.")
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InvertAvatarError("bad_checkpoint", f"{path} is not a readable encoder checkpoint ({exc}).",
+                                "Re-save it with save_encoders().") from exc
+    if metadata.get("format") != FORMAT_NAME:
+        raise InvertAvatarError("bad_checkpoint", f"{path} is not an inversion encoder checkpoint.",
+                                "Pass the encoders file, not the prior.")
+    prior = json.loads(metadata["prior"])
+    if prior.get("name") != generator.config.name or prior.get("plane_resolution") != generator.config.plane_resolution:
+        raise InvertAvatarError("bad_checkpoint", f"{path} was trained for the '{prior.get('name')}' prior, "
+                                f"not '{generator.config.name}'.", "Load the prior the encoders were trained with.")
+    net = InversionNet(generator, encoder_config_from_dict(json.loads(metadata["encoder"])),
+                       use_gru=metadata.get("use_gru", "True") == "True")
+    expected = encoder_state(net)
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(n for n in set(expected) & set(tensors) if expected[n].shape != tensors[n].shape)
+    if missing or unexpected or wrong:
+        raise InvertAvatarError("bad_checkpoint", f"{path} does not match the encoders: missing {missing[:5]}, "
+                                f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}.", "Use a matching checkpoint.")
+    net.load_state_dict({**net.state_dict(), **tensors})
+    return net.to(device)
