@@ -8,7 +8,7 @@ import bpy
 
 from ..core.bundle import Bundle
 from .animation import apply_tracks
-from .material import build_material
+from .material import assign_overlay_material, build_material
 from .mesh import add_shape_keys, build_mesh
 from .rig import add_skinning, build_armature
 
@@ -58,6 +58,9 @@ def build_avatar(context: bpy.types.Context, bundle: Bundle, name: str = "Avatar
         created.append(material)
         created.extend(n.image for n in material.node_tree.nodes if n.type == "TEX_IMAGE" and n.image)
         mesh.materials.append(material)
+        overlay = assign_overlay_material(mesh, bundle, f"{name}_eye_overlay")
+        if overlay is not None:
+            created.append(overlay)
         armature = build_armature(bundle, f"{name}_rig", collection, context)
         created.extend([armature, armature.data])
         add_skinning(head, armature, bundle)

@@ -38,3 +38,29 @@ def build_material(name: str, textures: dict[str, Path]) -> bpy.types.Material:
             node.image = _load_image(textures[key], f"{name}_{key}", non_color=non_color)
             node.location = (-400, -row * 300)
     return material
+
+
+# The head model's thin shells over the eyes (shadow, tear film, blend) are see-through layers meant for a shader
+# with transparency; drawn opaque with the skin texture they would cover the eyes.
+OVERLAY_PARTS = ("M_EyeOcclusion", "M_LacrimalFluid", "M_EyeBlend")
+
+
+def assign_overlay_material(mesh: bpy.types.Mesh, bundle, name: str) -> bpy.types.Material | None:
+    """Give the eye overlay polygons a fully transparent material (slot 1); None when the model has none."""
+    overlay_ids = [i for i, part in enumerate(bundle.material_names) if part in OVERLAY_PARTS]
+    if not overlay_ids:
+        return None
+    material = bpy.data.materials.new(name)
+    material.use_nodes = True
+    bsdf = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Alpha"].default_value = 0.0
+    if hasattr(material, "surface_render_method"):  # Blender 4.2+ (EEVEE Next)
+        material.surface_render_method = "DITHERED"
+    else:
+        material.blend_method = "HASHED"
+    mesh.materials.append(material)
+    import numpy as np
+
+    slots = np.isin(bundle.face_material, overlay_ids).astype(np.int32)
+    mesh.polygons.foreach_set("material_index", slots)
+    return material
