@@ -46,8 +46,8 @@ _JOB_FORM = {
 _bearer = HTTPBearer(auto_error=False, description="The token printed when the backend first started.")
 
 
-def require_token(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def require_token(request: Request,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     """Dependency of every route but health: the bearer token must match."""
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
     if not token_matches(request.app.state.token, header):
@@ -122,8 +122,10 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
 
     @app.get("/v1/jobs/{job_id}", response_model=Job, dependencies=auth, tags=["jobs"],
              responses=ErrorResponses(400, 401, 404, 422))
-    def get_job(job_id: JobId) -> dict[str, Any]:
+    async def get_job(job_id: JobId) -> dict[str, Any]:
         """State, stage, progress, message and (on failure) the error of a job."""
+        # Async on purpose: a poll is one indexed SQLite read, cheaper than a hop to the thread pool, and polling
+        # shares the CPU (and the GIL) with the running job.
         return job_json(service.job(job_id))
 
     @app.post("/v1/jobs/{job_id}/cancel", response_model=Job, dependencies=auth, tags=["jobs"],
