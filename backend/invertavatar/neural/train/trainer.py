@@ -98,7 +98,7 @@ class Trainer:
         return FrameBatch(pick(d.image), pick(d.camera), pick(d.condition), pick(d.uv_grid), pick(d.uv_visible))
 
     def _jitter(self) -> torch.Generator:
-        return torch.Generator(device=self.device).manual_seed(self.config.seed * 1_000_003 + self.step_index)
+        return torch.Generator(device=self.device).manual_seed(self.config.seed * 1_000_003 + self.step_index + 1)
 
     def _image_loss(self, out, target: torch.Tensor) -> torch.Tensor:
         w = self.config.losses
@@ -115,7 +115,7 @@ class Trainer:
         ws = g.mapping(self.codes[ids.to(self.device)], frontal)
         with torch.no_grad():  # StyleGAN's w_avg tracking, used as the encoders' latent_avg
             w_avg = g.backbone.mapping.w_avg
-            w_avg.copy_(ws[:, 0].mean(0).lerp(w_avg, 0.995) if self.step_index else ws[:, 0].mean(0))
+            w_avg.copy_(ws[:, 0].mean(0).lerp(w_avg, 0.995) if self.step_index > 0 else ws[:, 0].mean(0))
         out = g.synthesize(ws, frames.camera[:, 0], frames.condition[:, 0], generator=self._jitter())
         return self._image_loss(out, frames.image[:, 0])
 
@@ -174,7 +174,7 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def step(self) -> float:
         """One optimisation step; returns the loss."""
-        self.net.train() if self.config.stage in ("coarse", "prior") else self._fine_modes()
+        self._modes()
         loss_fn = {"prior": self._prior_loss, "coarse": self._coarse_loss, "fine": self._fine_loss,
                    "recurrent": self._recurrent_loss}[self.config.stage]
         self.optimizer.zero_grad(set_to_none=True)
@@ -186,10 +186,29 @@ class Trainer:
         self.history.append(value)
         return value
 
-    def _fine_modes(self) -> None:
-        # The frozen W+ encoder runs with its running BatchNorm statistics; the U-Nets train.
+    def eval_loss(self, seed: int = 12345) -> float:
+        """The stage loss on a fixed draw of data and ray jitter, without gradients or state changes."""
+        saved_rng, saved_step = self.rng.get_state(), self.step_index
+        saved_buffers = {n: b.clone() for n, b in self.net.named_buffers()}
+        self.rng = torch.Generator().manual_seed(seed)
+        self.step_index = -1
+        self._modes()  # same BatchNorm behaviour as in training; buffers are restored below
+        loss_fn = {"prior": self._prior_loss, "coarse": self._coarse_loss, "fine": self._fine_loss,
+                   "recurrent": self._recurrent_loss}[self.config.stage]
+        try:
+            with torch.no_grad():
+                return float(loss_fn())
+        finally:
+            self.rng.set_state(saved_rng)
+            self.step_index = saved_step
+            for n, b in self.net.named_buffers():
+                b.copy_(saved_buffers[n])
+
+    def _modes(self) -> None:
+        # Only the trained part is in train mode; frozen encoders use their running BatchNorm statistics.
         self.net.eval()
-        self.net.unet_encoder.train()
+        for module in self.trained:
+            module.train()
 
     def run(self, steps: int | None = None, progress: Callable[[int, float], None] | None = None) -> list[float]:
         """Train up to ``steps`` more steps (default: until ``config.steps``), checkpointing along the way."""
