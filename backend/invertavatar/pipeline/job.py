@@ -46,6 +46,7 @@ class JobSpec:
     detector: str = "mediapipe"
     multiple_faces: str = "largest"
     texture_size: int = 1024  # fusion resolution per skin tile; the atlas stores 2048² skin tiles
+    photometric_steps: int = 0  # keyframes after the first: align to the fused texture before fusing (0 = off)
     overwrite: bool = False
 
 
@@ -213,6 +214,11 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
         selector.accept(fit.rotation)
         job.used += 1
         started = time.perf_counter()
+        if job.spec.photometric_steps and fusion.frames:
+            from ..track.photometric import FaceTexture
+
+            texture = FaceTexture(tracker.model, *fusion.mean_colour("face"))
+            tracker.refine_photometric(fit, detection, frame.image, texture, job.spec.photometric_steps)
         vertices = tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None],
                                           torch.from_numpy(fit.expression).float()[None])[0].numpy()
         fusion.add_frame(frame.image, vertices, _camera(fit), sharpness)

@@ -197,6 +197,25 @@ class Tracker:
         self.previous = fit
         return fit
 
+    def refine_photometric(self, fit: FrameFit, detection: Detection, image: np.ndarray, texture,
+                           steps: int = 12) -> float:
+        """Photometric refinement of ``fit`` (in place) against the texture fused so far; returns the colour error
+        reduction (mean absolute, 0..1 per channel). Keeps the landmark term; see ``track/photometric.py``."""
+        from .photometric import refine_photometric
+
+        corr = correspondence_for(self.model, detection.scheme)
+        residual, _ = self._residual_fn(detection, corr, fit.image_size)
+        shared = torch.from_numpy(np.r_[self.identity, np.log(fit.focal / max(fit.image_size))]).float()
+
+        def landmark_residual(local: torch.Tensor) -> torch.Tensor:
+            return residual(shared, local)
+
+        result = refine_photometric(self.model, self.identity, fit, image, detection.box, texture,
+                                    landmark_residual, steps)
+        fit.rotation, fit.translation, fit.expression = result.rotation, result.translation, result.expression
+        fit.arkit = expression_to_arkit(self.model, fit.expression, detection.blendshapes)
+        return result.error_before - result.error_after
+
     def _solve(self, residual, jacobian_fn, local0: torch.Tensor, expr_init: torch.Tensor,
                previous: torch.Tensor | None, keyframe: bool, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Levenberg-Marquardt on landmarks + priors; expression kept in [0, 1] by projection after each step.
