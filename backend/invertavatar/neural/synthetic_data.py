@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from invertavatar.neural.config import PriorConfig
 from invertavatar.neural.inversion.model import FrameBatch
-from invertavatar.neural.inversion.unwrap import unwrap_grid
+from invertavatar.neural.inversion.frames import frame_from_fit
 from invertavatar.neural.prior.condition import IctCondition
 from invertavatar.pipeline.synthetic import render_view
 from invertavatar.render import Camera
@@ -75,16 +75,11 @@ class SyntheticRenderer:
                            distance=distance, background=float(rng.uniform(0.2, 0.8)))
         with torch.no_grad():
             vertices = self.model.evaluate(torch.from_numpy(person.identity)[None],
-                                           torch.from_numpy(expression)[None])
-            k = torch.tensor([[view.focal, 0, self.size / 2], [0, view.focal, self.size / 2], [0, 0, 1.0]])
-            camera = Camera(k, torch.from_numpy(view.rotation).float(), torch.from_numpy(view.translation).float(),
-                            self.size, self.size)
-            label = self.condition.camera_label(camera)
-            condition = self.condition(vertices)[0]
-            grid, visible = unwrap_grid(self.condition, vertices[0], camera)
-        image = torch.from_numpy(view.image).float().permute(2, 0, 1) / 127.5 - 1
-        return FrameBatch(image[None, None], label[None, None].float(), condition[None, None].float(),
-                          grid[None, None].float(), visible[None, None])
+                                           torch.from_numpy(expression)[None])[0]
+        k = torch.tensor([[view.focal, 0, self.size / 2], [0, view.focal, self.size / 2], [0, 0, 1.0]])
+        camera = Camera(k, torch.from_numpy(view.rotation).float(), torch.from_numpy(view.translation).float(),
+                        self.size, self.size)
+        return frame_from_fit(self.condition, view.image, vertices, camera)
 
     def clip(self, person: SyntheticIdentity, length: int, rng: np.random.Generator, pose_range: float = 0.5
              ) -> FrameBatch:
