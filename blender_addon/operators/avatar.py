@@ -77,18 +77,22 @@ class INVERTAVATAR_OT_apply_tracks(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class INVERTAVATAR_OT_key_expressions(bpy.types.Operator):
+class _ExpressionOperator:
+    """Shared by the expression operators: they need an avatar head with its shape keys selected."""
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        head = find_avatar(context.active_object)[0]
+        return head is not None and head.data.shape_keys is not None
+
+
+class INVERTAVATAR_OT_key_expressions(_ExpressionOperator, bpy.types.Operator):
     """Insert a keyframe for all 52 ARKit shape keys at the current frame"""
 
     bl_idname = "invertavatar.key_expressions"
     bl_label = "Key All"
     bl_description = "Insert keyframes for all 52 ARKit expression values at the current frame"
     bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        head = find_avatar(context.active_object)[0]
-        return head is not None and head.data.shape_keys is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         head = find_avatar(context.active_object)[0]
@@ -100,18 +104,13 @@ class INVERTAVATAR_OT_key_expressions(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class INVERTAVATAR_OT_reset_expressions(bpy.types.Operator):
+class INVERTAVATAR_OT_reset_expressions(_ExpressionOperator, bpy.types.Operator):
     """Set all 52 ARKit shape keys back to 0"""
 
     bl_idname = "invertavatar.reset_expressions"
     bl_label = "Reset"
     bl_description = "Set every ARKit expression value to 0 (keyframes are kept; key again to record it)"
     bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        head = find_avatar(context.active_object)[0]
-        return head is not None and head.data.shape_keys is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         blocks = find_avatar(context.active_object)[0].data.shape_keys.key_blocks
