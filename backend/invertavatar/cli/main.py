@@ -11,7 +11,8 @@ from .. import __version__
 from ..errors import InvertAvatarError
 
 # Feature modules that contribute sub-commands (``add_parser(subparsers)``); absent ones are skipped.
-COMMAND_MODULES = ("info_cmd", "assets_cmd", "reconstruct_cmd", "serve_cmd", "neural_cmd", "eval_cmd")
+COMMAND_MODULES = ("info_cmd", "assets_cmd", "reconstruct_cmd", "serve_cmd", "neural_cmd", "train_cmd", "eval_cmd",
+                   "bench_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
