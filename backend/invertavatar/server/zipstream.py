@@ -49,13 +49,13 @@ def iter_zip(folder: Path) -> Iterator[bytes]:
 
 def _zip_handles(handles: list) -> Iterator[bytes]:
     sink = _Sink()
-    with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:  # type: ignore[arg-type]
+    # Level 1: on a 19 MB mesh.npz it is ~3x faster than the default level 6 for a ~10 % larger result, and the
+    # zip is built while the client waits (docs/benchmarks/server.json).
+    with zipfile.ZipFile(sink, "w", allowZip64=True, compresslevel=1) as archive:  # type: ignore[arg-type]
         for name, suffix, handle in handles:
-            method = zipfile.ZIP_STORED if suffix in _STORED_SUFFIXES else zipfile.ZIP_DEFLATED
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = method
-            info.external_attr = 0o644 << 16
-            with archive.open(info, "w") as entry:
+            # Entries opened by name take the archive's current method and level.
+            archive.compression = zipfile.ZIP_STORED if suffix in _STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+            with archive.open(name, "w") as entry:
                 for block in iter(lambda: handle.read(CHUNK), b""):
                     entry.write(block)
                     data = sink.take()
