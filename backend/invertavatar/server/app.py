@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from invertavatar import API_VERSION, __version__
 
-from .auth import host_allowed, token_matches
+from .auth import host_allowed, is_loopback_host, token_matches
 from .config import ServerConfig
 from .errors import ApiError, ErrorResponses, error_response, install_error_handlers
 from .health import health
@@ -138,10 +138,11 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
              responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
                               "description": "The bundle folder's files as a zip."},
                         **ErrorResponses(400, 401, 404, 422)})
-    def get_bundle(avatar_id: AvatarId) -> StreamingResponse:
+    def get_bundle(avatar_id: AvatarId, request: Request) -> StreamingResponse:
         """Download the avatar bundle (its folder's contents, zipped while streaming)."""
         folder = service.bundle_folder(avatar_id)
-        return StreamingResponse(iter_zip(folder), media_type="application/zip",
+        remote = request.client is None or not is_loopback_host(request.client.host)
+        return StreamingResponse(iter_zip(folder, compress=remote), media_type="application/zip",
                                  headers={"Content-Disposition": f'attachment; filename="{avatar_id}.avatar.zip"'})
 
     @app.post("/v1/avatars/{avatar_id}/render", dependencies=auth, tags=["avatars"], response_class=Response,

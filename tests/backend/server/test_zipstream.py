@@ -34,3 +34,10 @@ def test_zip_stays_consistent_when_the_folder_is_replaced_mid_stream(tmp_path):
     _make_bundle(folder)
     archive = zipfile.ZipFile(io.BytesIO(first + b"".join(stream)))
     assert {name: archive.read(name) for name in archive.namelist()} == files
+
+
+def test_zip_without_compression_stores_everything(tmp_path):
+    files = _make_bundle(tmp_path / "a.avatar")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(iter_zip(tmp_path / "a.avatar", compress=False))))
+    assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
+    assert {name: archive.read(name) for name in archive.namelist()} == files
