@@ -58,8 +58,9 @@ class Trainer:
             self.net = load_encoders(config.encoder_checkpoint, generator, self.device)
         else:
             self.net = InversionNet(generator, enc_cfg, use_gru=config.use_gru).to(self.device)
-            if config.stage in ("fine", "recurrent"):
-                self.net.start_from_coarse()
+        if config.stage == "fine" or (config.stage == "recurrent" and not config.encoder_checkpoint):
+            # The fine stage is the first to train the U-Nets: start them as an exact no-op on the coarse result.
+            self.net.start_from_coarse()
         self.data = data.to(self.device)
         self.codes = nn.Parameter(torch.randn(data.image.shape[0], prior_cfg.z_dim, device=self.device))
         self.trained = self._trained_modules()
