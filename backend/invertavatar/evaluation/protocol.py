@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -77,17 +78,20 @@ def _split_clip(spec: EvalSpec, folder: Path):
                                     "Use a clip of at least a few seconds.")
         references = set(np.linspace(0, split - 1, min(REFERENCE_FRAMES, split)).round().astype(int).tolist())
         build_path = folder / f"{spec.clip.stem}_build.mp4"
-        held, reference, size = [], [], None
+        held, reference, size, decoded = [], [], None, 0
         with _Writer(build_path, source.info.fps or 30.0) as writer:
             for frame in source:
-                size = frame.image.shape[:2]
+                size, decoded = frame.image.shape[:2], frame.index + 1
                 if frame.index < split:
                     writer.add(frame.image)
                     if frame.index in references:
                         reference.append((frame.index, frame.image))
                 elif frame.index in wanted:
                     held.append((frame.index, frame.image))
-        facts = {"name": spec.clip.name, "frames": count, "fps": source.info.fps,
+        if not held:  # the container promised more frames than it holds
+            raise InvertAvatarError("clip_too_short", f"{spec.clip.name} decoded to {decoded} frames, none of them in "
+                                    "its held-out part.", "Re-encode the clip (e.g. with ffmpeg) and try again.")
+        facts = {"name": spec.clip.name, "frames": decoded, "fps": source.info.fps,
                  "width": int(size[1]) if size else source.info.width,
                  "height": int(size[0]) if size else source.info.height,
                  "build_frames": [0, split], "heldout_frames": [f for f, _ in held]}
@@ -137,7 +141,7 @@ class _Writer:
         self.container.close()
 
 
-def evaluate_clip(spec: EvalSpec, progress=None) -> tuple[dict, dict]:
+def evaluate_clip(spec: EvalSpec, progress: Callable[[str], None] | None = None) -> tuple[dict, dict]:
     """Run the protocol; returns the report (report.py schema) and the strip images {K: [(index, real, render)]}."""
     from ..detect import make_detector
     from ..headmodel import load_head_model
