@@ -139,8 +139,10 @@ def score_frames(model: HeadModel, bundle: Bundle, frames: list[HeldOutFrame], c
             record["status"] = "implausible"
             continue
         record["landmark_error_iod"] = round(fit.landmark_error_iod, 5)
-        if record.get("appearance_change", 0.0) > colour_limit or fit.landmark_error_iod > residual_limit:
-            record["status"] = "other_person"
+        jumps = [name for name, jumped in (("appearance", record.get("appearance_change", 0.0) > colour_limit),
+                                           ("landmark_residual", fit.landmark_error_iod > residual_limit)) if jumped]
+        if jumps:
+            record.update(status="other_person", reason=jumps)
             continue
         rendered = renderer.render(fit)
         mask = face_mask(frame.detection.landmarks, frame.image.shape[:2])

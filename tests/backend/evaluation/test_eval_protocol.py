@@ -77,6 +77,7 @@ def test_face_leaving_and_cut_are_reported_not_averaged(evaluation):
         status = {f["index"]: f["status"] for f in run["frames"]}
         assert all(status[i] == "no_face" for i in LEAVES)
         assert all(status[i] == "other_person" for i in CUT)
+        assert all("appearance" in f["reason"] for f in run["frames"] if f["index"] in CUT)
         assert {"status": "no_face", "first_frame": 29, "last_frame": 30, "count": 2} in run["events"]
         assert {"status": "other_person", "first_frame": 33, "last_frame": 35, "count": 3} in run["events"]
         tracked = [f["psnr"] for f in run["frames"] if f["status"] == "tracked"]
