@@ -65,10 +65,11 @@ class _Job:
         self.spec = spec
         self.report = progress or (lambda stage, fraction, message: None)
         self.cancel = cancel or threading.Event()
-        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "texture": 0.0, "bundle": 0.0}
+        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "texture": 0.0, "neural": 0.0, "bundle": 0.0}
         self.warnings: list[str] = []
         self.seen = self.used = self.skipped = 0
         self.landmark_errors: list[float] = []
+        self.neural = None  # pipeline.neural_stage.NeuralStage in neural mode
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -152,6 +153,12 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
     previous = _restore(spec, model, tracker, fusion)
     iris = IrisColour.from_bytes(previous.state["iris.json"]) if previous and "iris.json" in previous.state \
         else IrisColour()
+    neural = None
+    if spec.mode == "neural":
+        from .neural_stage import STATE_FILE, NeuralStage
+
+        neural = NeuralStage(model, previous.state.get(STATE_FILE) if previous else None)
+    job.neural = neural
     from ..detect import make_detector
 
     with ExitStack() as stack:
@@ -224,6 +231,10 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
         fusion.add_frame(frame.image, vertices, _camera(fit), sharpness)
         iris.add(frame.image, detection)
         job.timed("texture", started)
+        if job.neural is not None:
+            started = time.perf_counter()
+            job.neural.add(frame.image, detection.box, fit, vertices)
+            job.timed("neural", started)
     return fit
 
 
@@ -260,9 +271,15 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
         "warnings": job.warnings,
         "refined_from": previous.manifest.get("created") if previous else None,
     }
+    state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),
+             "iris.json": iris.to_bytes()}
+    if job.neural is not None:
+        from .neural_stage import STATE_FILE
+
+        state[STATE_FILE] = job.neural.state_bytes()
+        manifest["metrics"]["neural_frames"] = job.neural.frames
     bundle = Bundle(manifest=manifest, mesh=mesh_arrays(model, tracker.identity), albedo=albedo, coverage=coverage,
-                    tracks=tracks, state={"tracker.json": tracker.state.to_bytes(),
-                                          "texture_fusion.npz": fusion.to_bytes(), "iris.json": iris.to_bytes()})
+                    tracks=tracks, state=state)
     job.check_cancel()  # last chance: after this the bundle appears whole or not at all
     path = write_bundle(spec.output, bundle, overwrite=spec.overwrite or spec.output == spec.refine)
     job.timed("bundle", started)

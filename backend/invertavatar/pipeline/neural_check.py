@@ -1,22 +1,42 @@
-"""Neural mode needs checkpoints the user installs; say exactly which are missing and what fit mode gives."""
+"""Neural mode needs checkpoints the user installs (or trains); find them or say exactly which are missing."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from .. import paths
 from ..errors import InvertAvatarError
 
-NEEDED = ("prior (Next3D++ generator)", "inversion encoders (W+ encoder, texture and tri-plane U-Nets, ConvGRU)")
+ENCODERS_FILE = "encoders.safetensors"
+PRIOR_HINT = ("a prior: the official ani3dgan512.pkl converted with `invertavatar convert-checkpoint`, or one "
+              "trained with `invertavatar train prior`")
+ENCODERS_HINT = f"{ENCODERS_FILE}: the inversion encoders, trained with `invertavatar train coarse/fine/recurrent`"
+
+
+def find_neural_checkpoints() -> tuple[Path, Path]:
+    """(prior, encoders) safetensors in the checkpoints folder, or a clear error naming what is missing."""
+    from ..neural.checkpoints import read_prior_header
+
+    folder = paths.checkpoints_dir()
+    encoders = folder / ENCODERS_FILE
+    priors = []
+    for candidate in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        if candidate.name == ENCODERS_FILE:
+            continue
+        try:
+            read_prior_header(candidate)
+        except InvertAvatarError:
+            continue
+        priors.append(candidate)
+    missing = ([PRIOR_HINT] if not priors else []) + ([ENCODERS_HINT] if not encoders.is_file() else [])
+    if missing:
+        raise InvertAvatarError(
+            "neural_unavailable", f"Neural mode needs, in {folder}: {'; '.join(missing)}.",
+            "Install or train them (docs/neural.md, docs/neural-inversion.md). Without them, mode 'fit' gives the "
+            "fitted, textured, rigged avatar.")
+    return priors[0], encoders
 
 
 def require_neural_checkpoints() -> None:
-    """Raise a clear error unless a neural checkpoint set is installed in the checkpoints folder."""
-    folder = paths.checkpoints_dir()
-    found = sorted(p.name for p in folder.glob("*") if p.suffix in (".pkl", ".safetensors")) if folder.is_dir() else []
-    if not found:
-        raise InvertAvatarError(
-            "neural_unavailable", f"Neural mode needs the {' and the '.join(NEEDED)} checkpoints; none is in {folder}.",
-            "Put the official InvertAvatar .pkl files (or converted .safetensors) there. Without them, mode 'fit' "
-            "gives the fitted, textured, rigged avatar.")
-    raise InvertAvatarError(
-        "neural_unavailable", f"Found {', '.join(found)} in {folder}, but this version cannot run neural inversion "
-        "in the reconstruction pipeline yet.", "Use mode 'fit'; see docs/neural.md for the state of the neural core.")
+    """Raise the clear error of :func:`find_neural_checkpoints` when the files are not there."""
+    find_neural_checkpoints()

@@ -55,7 +55,7 @@ def render_view(model: HeadModel, identity: np.ndarray, expression: np.ndarray, 
         # Translucent overlays (eye occlusion, tear film, lashes) would render as opaque patches: leave them out.
         slots = np.array([slot_of_material(n) for n in model.material_names])[model.face_material[model.triangle_face]]
         solid = ~np.isin(slots, list(OVERLAY_SLOTS))
-        texture = torch.from_numpy(np.ascontiguousarray(albedo)).float() / 255.0
+        texture = torch.from_numpy(np.array(albedo, dtype=np.float32)) / 255.0
         image, _ = render_textured(vertices, model.triangles[solid], torch.from_numpy(uv), uv_triangles[solid],
                                    texture, camera, background=background, shading=shading, ambient=0.6)
     picture = (image[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)

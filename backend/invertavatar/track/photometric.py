@@ -15,6 +15,7 @@ import torch
 
 from ..headmodel import HeadModel
 from ..render import Camera, axis_angle_to_matrix, interpolate, rasterize, sample_image
+from ..render.crop import crop_image, crop_intrinsics, square_crop
 from ..texture.atlas import SLOTS, slot_of_material
 from .tracker import FLIP
 
@@ -50,37 +51,14 @@ class FaceTexture:
         return float(self.texture[..., 3].mean())
 
 
-def _crop_camera(k: np.ndarray, box: np.ndarray, image_size: tuple[int, int]) -> tuple[torch.Tensor, tuple, float]:
-    """Intrinsics of a square crop around the face box scaled to CROP pixels, and the crop rectangle."""
-    x0, y0, x1, y1 = box
-    side = 1.6 * max(x1 - x0, y1 - y0)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    left, top = cx - side / 2, cy - side / 2
-    scale = CROP / side
-    k_crop = np.array(k, np.float64).copy()
-    k_crop[0, 2] = (k[0, 2] - left) * scale
-    k_crop[1, 2] = (k[1, 2] - top) * scale
-    k_crop[:2, :2] *= scale
-    return torch.from_numpy(k_crop).float(), (left, top, side), scale
-
-
-def _crop_image(image: np.ndarray, rect: tuple) -> torch.Tensor:
-    """The crop of the frame resampled to CROP² (bilinear), as (1, CROP, CROP, 3) in [0, 1]."""
-    left, top, side = rect
-    steps = (torch.arange(CROP, dtype=torch.float32) + 0.5) / CROP * side
-    grid_x, grid_y = torch.meshgrid(left + steps, top + steps, indexing="xy")
-    pixels = torch.stack([grid_x, grid_y], -1)[None]
-    frame = torch.from_numpy(np.array(image, dtype=np.float32))[None] / 255.0
-    return sample_image(frame, pixels, padding="border")
-
-
 def refine_photometric(model: HeadModel, identity: np.ndarray, fit, image: np.ndarray, box: np.ndarray,
                        texture: FaceTexture, landmark_residual=None, steps: int = 12,
                        landmark_weight: float = 1.0) -> PhotometricResult:
     """Refine ``fit``'s pose and expression by the L1 colour difference to the fused texture (see module doc)."""
     k, _, _ = fit.camera_tensors()
-    k_crop, rect, _ = _crop_camera(k.numpy(), box, fit.image_size)
-    target = _crop_image(image, rect)
+    rect = square_crop(box)
+    k_crop = crop_intrinsics(k.numpy(), rect, CROP)
+    target = crop_image(image, rect, CROP)
     rotvec0 = torch.from_numpy(_rotvec_of(fit.rotation)).float()
     rotvec = rotvec0.clone().requires_grad_(True)
     translation = torch.from_numpy(fit.translation).float().requires_grad_(True)

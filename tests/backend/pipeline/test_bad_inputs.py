@@ -75,8 +75,6 @@ def test_mixing_clips_and_photos_is_refused(tmp_path, clip_writer, astronaut):
 
 
 def test_neural_mode_without_checkpoints_says_what_is_missing(tmp_path, astronaut):
-
-
     with pytest.raises(InvertAvatarError) as info:
         run_job(JobSpec([save(tmp_path, "a.png", astronaut)], tmp_path / "n.avatar", mode="neural"))
     assert info.value.code == "neural_unavailable" and "fit" in info.value.hint
