@@ -5,7 +5,8 @@
 Renders a clip of the ICT head textured with the astronaut photo's reconstruction (head turning, nodding and
 talking; every frame rendered, none repeated), then runs ``invertavatar eval`` on it (K = 1, 2, 4, 8, 16; quick:
 60 frames at 384², K = 1, 4). Writes docs/benchmarks/eval.json (the eval report plus timings and the goal: a 300-frame
-512² clip with K up to 16 within 10 minutes on a 2-core CPU), eval.png and eval_strip.png.
+512² clip with K up to 16 within 10 minutes on a 2-core CPU), eval.png and eval_strip.png; --quick writes
+eval_quick.* instead, so the full-size figures stay.
 """
 
 from __future__ import annotations
@@ -71,13 +72,13 @@ def main() -> None:
         clip = synthetic_clip(folder / "synthetic.mp4", frames, size, albedo)
         render_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        report, strips = evaluate_clip(EvalSpec(clip, frames=ks), progress=print)
+        report, strips = evaluate_clip(EvalSpec(clip, frames=ks), progress=lambda m: print(m, flush=True))
         seconds = time.perf_counter() - started
     report["benchmark"] = {"name": "eval", "clip": f"synthetic ICT head, astronaut texture, {frames} frames, "
                            f"{size}² at 30 fps", "render_clip_seconds": round(render_seconds, 1),
                            "eval_seconds": round(seconds, 1), "goal_seconds": GOAL_SECONDS if frames >= 300 else None,
                            "load_average": os.getloadavg()}
-    written = write_report(report, strips, args.out, stem="eval")
+    written = write_report(report, strips, args.out, stem="eval_quick" if args.quick else "eval")
     for run in report["runs"]:
         if "summary" in run:
             s = run["summary"]
