@@ -117,8 +117,8 @@ class AvatarRenderer:
 
 
 def score_frames(model: HeadModel, bundle: Bundle, frames: list[HeldOutFrame], colour_limit: float,
-                 lpips=None, keep_images: int = 0) -> tuple[list[dict], list[tuple[int, np.ndarray, np.ndarray]]]:
-    """Per-frame records for one avatar, and up to ``keep_images`` (index, real, rendered) for the strip."""
+                 lpips=None, keep: set[int] = frozenset()) -> tuple[list[dict], list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Per-frame records for one avatar, and (index, real, rendered) face crops of the tracked frames in ``keep``."""
     renderer = AvatarRenderer(model, bundle)
     tracker = Tracker(model, state=renderer.state)
     build_residual = float(bundle.manifest.get("metrics", {}).get("landmark_error_iod_mean", RESIDUAL_FLOOR))
@@ -150,6 +150,16 @@ def score_frames(model: HeadModel, bundle: Bundle, frames: list[HeldOutFrame], c
                       ssim=round(masked_ssim(frame.image, rendered, mask), 5))
         if lpips is not None:
             record["lpips"] = round(lpips(frame.image, rendered, mask), 5)
-        if len(kept) < keep_images:
-            kept.append((frame.index, frame.image, rendered))
+        if frame.index in keep:
+            box = face_crop(frame.detection.box, frame.image.shape[:2])
+            kept.append((frame.index, frame.image[box], rendered[box]))
     return records, kept
+
+
+def face_crop(box: np.ndarray, shape: tuple[int, int], margin: float = 1.6) -> tuple[slice, slice]:
+    """A square around the detected face box (``margin`` × its larger side), kept inside the image."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    side = min(int(margin * max(x1 - x0, y1 - y0)), *shape)
+    left = int(np.clip((x0 + x1 - side) / 2, 0, shape[1] - side))
+    top = int(np.clip((y0 + y1 - side) / 2, 0, shape[0] - side))
+    return slice(top, top + side), slice(left, left + side)

@@ -160,6 +160,9 @@ def evaluate_clip(spec: EvalSpec, progress: Callable[[str], None] | None = None)
         say(f"detecting {len(held)} held-out frames")
         with make_detector(spec.detector) as detector:
                 frames, colour_limit = detect_heldout(held, reference, detector)
+        faces = [f.index for f in frames if f.detection is not None]  # the strip: frames spread over the part
+        strip = {faces[i] for i in np.linspace(0, len(faces) - 1, min(spec.strip_frames, len(faces))).round()
+                 .astype(int)} if faces else set()
         for k in sorted(set(spec.frames)):
             say(f"building the avatar from up to {k} frame(s)")
             t0 = time.perf_counter()
@@ -175,7 +178,7 @@ def evaluate_clip(spec: EvalSpec, progress: Callable[[str], None] | None = None)
             say(f"scoring {len(frames)} held-out frames against the {k}-frame avatar")
             t0 = time.perf_counter()
             bundle = read_bundle(result.bundle)
-            records, kept = score_frames(model, bundle, frames, colour_limit, lpips, keep_images=spec.strip_frames)
+            records, kept = score_frames(model, bundle, frames, colour_limit, lpips, keep=strip)
             strips[k] = kept
             runs.append({"k": k, "keyframes_used": result.manifest["frames"]["used"],
                          "build": {"frames_seen": result.manifest["frames"]["seen"],

@@ -125,14 +125,14 @@ def plot_metrics(report: dict, path: Path) -> Path:
 
 
 def plot_strip(strips: dict, path: Path, height: int = 160) -> Path:
-    """Top row the real held-out frames, then one row of renders per K (largest K last), cropped to the face."""
+    """Top row the real held-out face crops, then one row of renders per K (largest K last)."""
     from PIL import Image, ImageDraw
 
-    columns = [index for index, _, _ in strips[max(strips)]]
+    reals = {i: real for k in sorted(strips) for i, real, _ in strips[k]}
+    columns = sorted(reals)
     if not columns:
         Image.new("RGB", (320, 40), "white").save(path)
         return path
-    reals = {i: real for i, real, _ in strips[max(strips)]}
     rows = [("real", reals)] + [(f"K={k}", {i: rendered for i, _, rendered in strips[k]}) for k in sorted(strips)]
     label_width = 56
     canvas = Image.new("RGB", (label_width + len(columns) * height, len(rows) * height), "white")
@@ -142,16 +142,9 @@ def plot_strip(strips: dict, path: Path, height: int = 160) -> Path:
         for c, index in enumerate(columns):
             if index not in images:  # not tracked with this avatar: left blank rather than hidden
                 continue
-            tile = Image.fromarray(_centre_crop(images[index])).resize((height, height))
+            tile = Image.fromarray(images[index]).resize((height, height))
             canvas.paste(tile, (label_width + c * height, r * height))
             if r == 0:
                 draw.text((label_width + c * height + 4, 4), f"frame {index}", fill="white")
     canvas.save(path)
     return path
-
-
-def _centre_crop(image: np.ndarray) -> np.ndarray:
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return image[top:top + side, left:left + side]
