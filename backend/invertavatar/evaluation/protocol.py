@@ -52,6 +52,12 @@ def _validate(spec: EvalSpec) -> None:
             and spec.build_share + spec.heldout_share <= 1.0):
         raise InvertAvatarError("invalid_option", "The build and held-out shares must be in (0, 1) and not overlap.",
                                 "E.g. build 0.6 and held-out 0.3 of the clip.")
+    if spec.mode not in ("fit", "neural"):
+        raise InvertAvatarError("invalid_option", f"Unknown mode {spec.mode!r}.", "Use 'fit' or 'neural'.")
+    if spec.mode == "neural":  # fail before any decoding when the checkpoints are missing
+        from ..pipeline.neural_check import require_neural_checkpoints
+
+        require_neural_checkpoints()
     if spec.max_heldout < 1:
         raise InvertAvatarError("invalid_option", "At least one held-out frame is needed.", "Raise --max-heldout.")
 

@@ -97,3 +97,10 @@ def test_photo_is_refused_with_a_clear_error(tmp_path, astronaut):
     assert error.value.code == "invalid_input" and "clip" in error.value.hint
     with pytest.raises(InvertAvatarError):
         evaluate_clip(EvalSpec(photo, frames=[0]))
+
+
+def test_neural_mode_without_checkpoints_stops_before_any_work(tmp_path):
+    clip = tmp_path / "missing-checkpoints.mp4"  # never opened: the check comes first
+    with pytest.raises(InvertAvatarError) as error:
+        evaluate_clip(EvalSpec(clip, mode="neural"))
+    assert error.value.code == "neural_unavailable" and "fit" in error.value.hint
