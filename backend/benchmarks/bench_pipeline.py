@@ -113,13 +113,15 @@ def incremental_cost(albedo: np.ndarray, frames: int = 64) -> dict:
 
 
 LONG_CLIP_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from invertavatar.pipeline import JobSpec, run_job
 started = time.perf_counter()
 result = run_job(JobSpec([Path(sys.argv[1])], Path(sys.argv[2]), every=int(sys.argv[3]), max_frames=8,
                          texture_size=512))
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+# VmHWM is this process image's own peak (ru_maxrss would include the parent's size at fork).
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({"peak_rss_mb": peak_kb / 1024,
                   "seconds": time.perf_counter() - started, "frames": result.manifest["frames"]}))
 """
 
