@@ -31,6 +31,12 @@ def save_prior(path: str | Path, generator: Next3DGenerator, extra: dict[str, st
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in generator.state_dict().items()}
     metadata = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "config": generator.config.to_json()}
     metadata.update(extra or {})
+    return write_safetensors_atomic(path, tensors, metadata)
+
+
+def write_safetensors_atomic(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write a safetensors file through a temporary sibling and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

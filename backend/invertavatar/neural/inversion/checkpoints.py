@@ -7,15 +7,14 @@ several encoder sets and the official prior converts without touching the encode
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from invertavatar.errors import InvertAvatarError
+from invertavatar.neural.checkpoints import write_safetensors_atomic
 from invertavatar.neural.inversion.config import encoder_config_from_dict
 from invertavatar.neural.inversion.model import InversionNet
 from invertavatar.neural.prior.generator import Next3DGenerator
@@ -35,15 +34,7 @@ def save_encoders(path: str | Path, net: InversionNet) -> Path:
     tensors = {n: t.detach().cpu().contiguous().clone() for n, t in encoder_state(net).items()}
     metadata = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "prior": net.prior_config.to_json(),
                 "encoder": json.dumps(net.encoder_config.to_dict()), "use_gru": str(net.use_gru)}
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_safetensors_atomic(path, tensors, metadata)
 
 
 def load_encoders(path: str | Path, generator: Next3DGenerator, device: torch.device | str = "cpu") -> InversionNet:
