@@ -121,8 +121,9 @@ class Tracker:
             pixels = project(shared, local)[0]
             return ((pixels - target) * scale * sqrt_w).reshape(-1)
 
-        def jacobian(shared: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-            """Analytic d residual / d [shared, local] (rotation as a left perturbation, same column span)."""
+        def jacobian(shared: torch.Tensor, local: torch.Tensor, with_shared: bool = True) -> torch.Tensor:
+            """Analytic d residual / d [shared, local] (rotation as a left perturbation, same column span);
+            without ``with_shared`` only the local columns (frames that do not update the identity)."""
             with torch.no_grad():
                 pixels, cam, rotation, focal = project(shared, local)
                 z = cam[:, 2].clamp(min=1e-3)
@@ -130,15 +131,17 @@ class Tracker:
                 d_pix_d_cam[:, 0, 0] = focal / z
                 d_pix_d_cam[:, 1, 1] = focal / z
                 d_pix_d_cam[:, :, 2] = -focal * cam[:, :2] / z[:, None] ** 2
-                d_id = torch.einsum("lpc,cd,ild->lpi", d_pix_d_cam, rotation, basis["identity"])
                 d_ex = torch.einsum("lpc,cd,eld->lpe", d_pix_d_cam, rotation, basis["expression"])
                 rotated = cam - local[3:6]
                 skew = torch.zeros(len(cam), 3, 3, device=cam.device)
                 skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -rotated[:, 2], rotated[:, 1], -rotated[:, 0]
                 skew = skew - skew.transpose(1, 2)
                 d_rot = -torch.einsum("lpc,lcd->lpd", d_pix_d_cam, skew)
-                d_focal = (pixels - centre)[:, :, None]
-                full = torch.cat([d_id, d_focal, d_rot, d_pix_d_cam, d_ex], 2)
+                blocks = [d_rot, d_pix_d_cam, d_ex]
+                if with_shared:
+                    d_id = torch.einsum("lpc,cd,ild->lpi", d_pix_d_cam, rotation, basis["identity"])
+                    blocks = [d_id, (pixels - centre)[:, :, None]] + blocks
+                full = torch.cat(blocks, 2)
                 return (full * (scale * sqrt_w)[:, :, None]).reshape(-1, full.shape[2])
 
         return residual, jacobian
@@ -247,10 +250,8 @@ class Tracker:
 
         damping, current = 1e-3, cost(shared, local)
         for _ in range(iterations):
-            jac = jacobian_fn(shared, local).double().numpy()
+            jac = jacobian_fn(shared, local, keyframe).double().numpy()
             r = residual(shared, local).double().numpy()
-            if not keyframe:
-                jac = jac[:, n_shared:]
             hessian = jac.T @ jac
             gradient = jac.T @ r
             d_l = local.double().numpy() - local_target
