@@ -29,6 +29,16 @@ def _configure_environment() -> None:
 _configure_environment()
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip tests marked ``slow`` unless they are asked for (``-m slow``) or INVERTAVATAR_SLOW_TESTS=1."""
+    if os.environ.get("INVERTAVATAR_SLOW_TESTS") == "1" or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or INVERTAVATAR_SLOW_TESTS=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def assets_dir() -> Path:
     return Path(os.environ["INVERTAVATAR_ASSETS"])
