@@ -133,3 +133,30 @@ def get_config(name: str) -> PriorConfig:
             "bad_option", f"Unknown neural prior configuration '{name}'.", "Use 'official' or 'tiny'."
         )
     return table[name]()
+
+
+def config_from_official_kwargs(kwargs: dict, name: str | None = None) -> PriorConfig:
+    """Our configuration for an official ``TriPlaneGenerator`` constructor-kwargs dict (from a pickle or fixture).
+
+    Only the sizes we model may differ from the released generator (StyleGAN widths, mapping depth, sample counts,
+    box warp); anything else that changes the computation is refused rather than silently ignored.
+    """
+    rendering = kwargs.get("rendering_kwargs") or {}
+    base, cmax = int(kwargs.get("channel_base", 32768)), int(kwargs.get("channel_max", 512))
+    checks = {"z_dim": 512, "w_dim": 512, "c_dim": 25, "img_resolution": 512, "img_channels": 3}
+    wrong = [k for k, v in checks.items() if k in kwargs and int(kwargs[k]) != v]
+    if rendering.get("clamp_mode", "softplus") != "softplus" or rendering.get("disparity_space_sampling", False):
+        wrong.append("rendering_kwargs")
+    if wrong:
+        raise InvertAvatarError("bad_checkpoint", f"Unsupported official generator settings: {', '.join(wrong)}.",
+                                "Only the released InvertAvatar generator layout (and narrower widths) is supported.")
+    released = base == 32768 and cmax == 512
+    return PriorConfig(
+        name=name or ("official" if released else f"official-{base}-{cmax}"),
+        mapping_layers=int((kwargs.get("mapping_kwargs") or {}).get("num_layers", 2)),
+        channel_base=base,
+        channel_max=cmax,
+        depth_resolution=int(rendering.get("depth_resolution", 48)),
+        depth_resolution_importance=int(rendering.get("depth_resolution_importance", 48)),
+        box_warp=float(rendering.get("box_warp", 1.0)),
+    )

@@ -103,14 +103,15 @@ def test_upsample2d_is_zero_insertion_plus_filter():
 
 
 def test_upsampling_conv_matches_transposed_conv_then_filter():
-    # Reference arithmetic: stride-2 transposed conv == correlate the zero-inserted input padded by k-1,
-    # then the [1,3,3,1] filter with padding 1 and gain 4 -> exactly 2H samples.
+    # Reference arithmetic: the up layer runs with flip_weight=False, i.e. a stride-2 transposed conv with the
+    # stored kernel == *convolve* (correlate with the flipped kernel) the zero-inserted input padded by k-1,
+    # then the [1,3,3,1] filter with padding 1 and gain 4 -> exactly 2H samples. Parity fixture A pins this.
     layer = SynthesisLayer(2, 3, w_dim=6, resolution=8, up=True)
     x, w = torch.randn(1, 2, 4, 4), torch.randn(1, 6)
     ww = _modulated_weight(layer, w, demodulate=True)
     zeros = np.zeros((2, 8, 8))
     zeros[:, ::2, ::2] = x[0].double().numpy()
-    y = correlate(np.pad(zeros[:, :7, :7], ((0, 0), (2, 2), (2, 2))), ww)  # (3, 9, 9)
+    y = correlate(np.pad(zeros[:, :7, :7], ((0, 0), (2, 2), (2, 2))), ww[..., ::-1, ::-1])  # (3, 9, 9)
     expected = _fir(y, (1, 1), 4.0) + layer.bias.detach().double().numpy()[:, None, None]
     out = layer(x, w, noise_mode="none")
     assert out.shape == (1, 3, 8, 8)

@@ -52,7 +52,9 @@ def modulated_conv2d(
 
     ``weight`` (O, I, k, k) is scaled per sample by ``styles`` (B, I); with ``demodulate`` every output
     channel is renormalised to unit norm. ``up`` doubles the resolution: a stride-2 transposed
-    convolution followed by the FIR filter, identical to zero-insert + filter + convolve but 4x cheaper.
+    convolution followed by the FIR filter. As in the reference, the upsampling layer is a *true* convolution of
+    the zero-inserted input (the transposed convolution uses the stored kernel unflipped), while the plain layer is
+    PyTorch's correlation; the two differ for asymmetric kernels, so this matters for trained weights.
     """
     batch, in_ch, height, width = x.shape
     out_ch, _, kh, kw = weight.shape
@@ -66,8 +68,8 @@ def modulated_conv2d(
         return x.reshape(batch, out_ch, *x.shape[2:])
     if resample_filter is None:
         raise ValueError("an upsampling convolution needs its resample filter")
-    # Transposed convolution with the flipped kernel == correlation of the zero-inserted input (padding k-1).
-    w = w.flip([3, 4]).transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
+    # The reference runs its up layers with flip_weight=False: conv_transpose2d with the unflipped kernel.
+    w = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw)
     x = F.conv_transpose2d(x, w.to(x.dtype), stride=2, groups=batch)
     x = x.reshape(batch, out_ch, *x.shape[2:])
     # (2H + k - 2) samples -> filter with padding so that exactly 2H remain, centred as in StyleGAN2.

@@ -76,11 +76,14 @@ class Next3DGenerator(nn.Module):
 
     # ------------------------------------------------------------------ stages
     def avatar_features(
-        self, ws: torch.Tensor, noise_mode: str = "const", generator: torch.Generator | None = None
+        self, ws: torch.Tensor, noise_mode: str = "const", generator: torch.Generator | None = None,
+        trace: dict | None = None,
     ) -> AvatarFeatures:
-        """Run the texture and static networks (once per avatar)."""
+        """Run the texture and static networks (once per avatar); ``trace`` receives both raw level lists."""
         texture = self.texture_backbone.synthesis(ws, noise_mode, generator, return_list=True)
         static = self.backbone.synthesis(ws, noise_mode, generator, return_list=True)
+        if trace is not None:
+            trace["texture_list"], trace["static_list"] = list(texture), list(static)
         b, ch, p = ws.shape[0], self.config.plane_channels, self.config.plane_resolution
         planes = static[-1].reshape(b, 3, ch, p, p)
         # The image levels hold three planes stacked on channels; only plane 0 (XY) is rasterised into.
@@ -95,17 +98,27 @@ class Next3DGenerator(nn.Module):
         condition: torch.Tensor,
         noise_mode: str = "const",
         generator: torch.Generator | None = None,
+        trace: dict | None = None,
     ) -> torch.Tensor:
-        """Tri-planes (B, 3, C, P, P) for one mesh condition: plane 0 animated inside the face window."""
+        """Tri-planes (B, 3, C, P, P) for one mesh condition: plane 0 animated inside the face window.
+
+        ``trace`` (a dict) receives every rasterised level (all six, as the reference computes them), the masks,
+        the face network's output and the planes.
+        """
         c = self.config
         condition = check_condition(condition, c.plane_resolution).to(ws.device)
         full_alpha, inject_alpha = hole_masks(condition[..., 2], c.mouth_row)
-        levels = 4  # img@start and hidden maps up to the block before the last: all that injection uses
+        # img@start and the hidden maps up to the block before the last are all that injection uses.
+        levels = len(features.texture_levels) if trace is not None else 4
         maps = injection_maps(features.texture_levels[:levels], features.static_levels[:levels], condition,
                               inject_alpha, c.face_window, c.plane_resolution)
-        face = self.face_backbone.synthesis(ws, noise_mode, generator, inject=maps)
+        face = self.face_backbone.synthesis(ws, noise_mode, generator, inject=maps[:4])
         plane0 = paste_face(face, full_alpha, features.static_planes[:, 0], c.face_window)
-        return torch.cat([plane0.unsqueeze(1), features.static_planes[:, 1:]], dim=1)
+        planes = torch.cat([plane0.unsqueeze(1), features.static_planes[:, 1:]], dim=1)
+        if trace is not None:
+            trace.update(cond_list=maps, full_alpha=full_alpha, hole_mask=full_alpha - condition[..., 2],
+                         face_plane=face, planes=planes)
+        return planes
 
     def render(
         self,
@@ -114,14 +127,23 @@ class Next3DGenerator(nn.Module):
         camera: torch.Tensor,
         deterministic: bool = True,
         generator: torch.Generator | None = None,
+        jitter: bool = True,
+        trace: dict | None = None,
     ) -> Synthesis:
-        """Volume render the planes from ``camera`` (B, 25; or (B, 50) whose last 25 are used) and super-resolve."""
+        """Volume render the planes from ``camera`` (B, 25; or (B, 50) whose last 25 are used) and super-resolve.
+
+        ``deterministic`` / ``jitter`` select the ray-sampling mode (see :class:`VolumeRenderer`); the default is the
+        reference's inference mode, ``jitter=False`` the fully deterministic one. ``trace`` receives the rays,
+        importance depths and total weights.
+        """
         if camera.ndim != 2 or camera.shape[1] not in (25, 50):
             raise InvertAvatarError("bad_input", f"Camera label must be (B, 25) or (B, 50), got {tuple(camera.shape)}.",
                                     "Use invertavatar.neural.prior.cameras.camera_label().")
         res = self.config.neural_rendering_resolution
         origins, dirs = camera_rays(camera[:, -25:].to(ws.dtype), res)
-        feats, depth = self.renderer(planes, self.decoder, origins, dirs, deterministic, generator)
+        if trace is not None:
+            trace.update(ray_origins=origins, ray_directions=dirs)
+        feats, depth = self.renderer(planes, self.decoder, origins, dirs, deterministic, generator, jitter, trace)
         b = ws.shape[0]
         features = feats.permute(0, 2, 1).reshape(b, -1, res, res)
         depth = depth.permute(0, 2, 1).reshape(b, 1, res, res)
@@ -137,12 +159,17 @@ class Next3DGenerator(nn.Module):
         noise_mode: str = "const",
         generator: torch.Generator | None = None,
         features: AvatarFeatures | None = None,
+        jitter: bool = True,
+        trace: dict | None = None,
     ) -> Synthesis:
-        """ws + camera label + mesh condition -> image, raw render, features, depth (pass ``features`` to reuse)."""
+        """ws + camera label + mesh condition -> image, raw render, features, depth (pass ``features`` to reuse).
+
+        ``jitter=False`` is the fully deterministic ray sampling; ``trace`` collects the intermediate tensors.
+        """
         if features is None:
-            features = self.avatar_features(ws, noise_mode, generator)
-        planes = self.face_planes(features, ws, condition, noise_mode, generator)
-        return self.render(planes, ws, camera, deterministic=True, generator=generator)
+            features = self.avatar_features(ws, noise_mode, generator, trace=trace)
+        planes = self.face_planes(features, ws, condition, noise_mode, generator, trace=trace)
+        return self.render(planes, ws, camera, deterministic=True, generator=generator, jitter=jitter, trace=trace)
 
     def forward(self, ws: torch.Tensor, camera: torch.Tensor, condition: torch.Tensor, **kwargs) -> Synthesis:
         return self.synthesize(ws, camera, condition, **kwargs)

@@ -132,27 +132,42 @@ class VolumeRenderer(nn.Module):
         dirs: torch.Tensor,
         deterministic: bool = True,
         generator: torch.Generator | None = None,
+        jitter: bool = True,
+        trace: dict | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return features (B, R, C) in [-1, 1] and depth (B, R, 1)."""
+        """Return features (B, R, C) in [-1, 1] and depth (B, R, 1).
+
+        Sampling modes: ``jitter`` moves every coarse depth by a uniform fraction of its bin (the reference always
+        does); ``deterministic`` picks the importance depths at evenly spaced CDF levels (the reference's
+        ``evaluation=True``) instead of at random. Official inference = (jitter, deterministic), training = (jitter,
+        random), the fully deterministic mode of tests and parity = (no jitter, deterministic): coarse depths are
+        then exactly the bin starts ``linspace(near, far, n)``. ``trace`` (a dict) receives the importance depths
+        and the total compositing weight per ray.
+        """
         b, r, _ = origins.shape
-        distance = origins.norm(dim=-1).mean()
+        # The reference takes the bounds from a Python float (mean origin norm of the whole batch).
+        distance = float(origins.norm(dim=-1).mean())
         near, far = distance - self.near_offset, distance + self.far_offset
         n = self.depth_resolution
-        steps = torch.linspace(0, 1, n, dtype=origins.dtype, device=origins.device)
-        depths = (near + (far - near) * steps).reshape(1, 1, n, 1).repeat(b, r, 1, 1)
-        # Coarse samples are always jittered within their interval, as the reference renderer does.
-        jitter = torch.rand(depths.shape, generator=generator, dtype=depths.dtype, device=depths.device)
-        depths = depths + jitter * (far - near) / (n - 1)
+        depths = torch.linspace(near, far, n, dtype=origins.dtype, device=origins.device)
+        depths = depths.reshape(1, 1, n, 1).repeat(b, r, 1, 1)
+        if jitter:
+            noise = torch.rand(depths.shape, generator=generator, dtype=depths.dtype, device=depths.device)
+            depths = depths + noise * ((far - near) / (n - 1))
         colors, densities = self._decode(decoder, planes, origins, dirs, depths)
         if self.depth_resolution_importance > 0:
             _, _, weights = march(colors, densities, depths)
             fine = importance_depths(depths, weights.detach(), self.depth_resolution_importance, deterministic,
                                      generator).detach()
+            if trace is not None:
+                trace["depths_fine"] = fine
             fine_colors, fine_densities = self._decode(decoder, planes, origins, dirs, fine)
             depths = torch.cat([depths, fine], dim=-2)
             order = torch.argsort(depths, dim=-2)
             depths = depths.gather(-2, order)
             colors = torch.cat([colors, fine_colors], dim=-2).gather(-2, order.expand(-1, -1, -1, colors.shape[-1]))
             densities = torch.cat([densities, fine_densities], dim=-2).gather(-2, order)
-        features, depth, _ = march(colors, densities, depths)
+        features, depth, weights = march(colors, densities, depths)
+        if trace is not None:
+            trace["weights_total"] = weights.sum(dim=-2)
         return features, depth

@@ -1,0 +1,1 @@
+"""Parity with the official InvertAvatar computation: weight recipe, fixture reader, per-fixture runners."""
