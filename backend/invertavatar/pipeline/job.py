@@ -22,8 +22,10 @@ from ..io.bundle import Bundle, read_bundle, write_bundle
 from ..io.frames import Frame, expand_inputs, open_source
 from ..render import Camera
 from ..texture import TextureFusion, bake_atlas, frame_sharpness
+from ..texture.skin_mask import skin_mask
 from ..track import FrameFit, Tracker, TrackerState
 from .avatar_mesh import mesh_arrays
+from .clip_keyframes import ClipKeyframes
 from .iris import IrisColour
 from .selection import KeyframeSelector
 from .tracks import TrackRecorder
@@ -47,6 +49,7 @@ class JobSpec:
     multiple_faces: str = "largest"
     texture_size: int = 1024  # fusion resolution per skin tile; the atlas stores 2048² skin tiles
     photometric_steps: int = 0  # keyframes after the first: align to the fused texture before fusing (0 = off)
+    hair_colour: tuple[float, float, float] | None = None  # RGB 0..1 for the unseen scalp; a bald-scalp tone if None
     overwrite: bool = False
 
 
@@ -69,6 +72,7 @@ class _Job:
         self.warnings: list[str] = []
         self.seen = self.used = self.skipped = 0
         self.landmark_errors: list[float] = []
+        self.keyframes: list[int] | None = None  # clips: the frame indices chosen as keyframes
         self.neural = None  # pipeline.neural_stage.NeuralStage in neural mode
 
     def check_cancel(self) -> None:
@@ -151,6 +155,7 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
     tracker = Tracker(model)
     fusion = TextureFusion(model, spec.texture_size)
     previous = _restore(spec, model, tracker, fusion)
+    initial_state = tracker.state  # a clip's avatar identity starts from here (states are never changed in place)
     iris = IrisColour.from_bytes(previous.state["iris.json"]) if previous and "iris.json" in previous.state \
         else IrisColour()
     neural = None
@@ -167,9 +172,10 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
         clip = next((s for s in sources if s.info.kind == "video"), None)
         recorder = None
         selector = KeyframeSelector(max_keyframes=spec.max_frames if clip else max(spec.max_frames, len(sources)))
+        clip_keyframes = ClipKeyframes(spec.max_frames) if clip else None
         job.report("detect", 0.0, f"reading {len(files)} input file(s)")
         for frame, is_clip, count in _frames(job, sources):
-            fit = _process_frame(job, frame, is_clip, detector, tracker, fusion, selector, iris)
+            fit = _process_frame(job, frame, is_clip, detector, tracker, fusion, selector, iris, clip_keyframes)
             if fit is None:
                 continue
             if is_clip:
@@ -180,6 +186,11 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
             done = (frame.index + 1) if is_clip else job.seen
             job.report("track", TRACK_SHARE * min(done / max(total, 1), 1.0),
                        f"frame {done}/{total}: landmark error {fit.landmark_error_iod:.1%}")
+    if clip_keyframes is not None:
+        # A clip's avatar comes from the keyframes chosen over the whole clip; the tracker that followed the clip
+        # (its identity updated online, for tracking) is not the avatar's.
+        tracker = Tracker(model, state=initial_state)
+        _use_clip_keyframes(job, clip_keyframes, tracker, fusion, iris)
     if job.used == 0:
         raise InvertAvatarError("no_face", f"No face was found in any frame of {', '.join(f.name for f in files)}.",
                                 "Use photos or a clip in which one human face is clearly visible.")
@@ -187,7 +198,10 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
 
 
 def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tracker, fusion: TextureFusion,
-                   selector: KeyframeSelector, iris: "IrisColour") -> FrameFit | None:
+                   selector: KeyframeSelector, iris: "IrisColour",
+                   clip_keyframes: ClipKeyframes | None) -> FrameFit | None:
+    """Detect and track one frame. A photo is used for the avatar at once; a clip frame is offered to the clip's
+    keyframe choice (``clip_keyframes``), and updates the tracking identity when the online selector takes it."""
     job.seen += 1
     started = time.perf_counter()
     try:
@@ -202,7 +216,8 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
     job.warnings.extend(w for w in detection.warnings if w not in job.warnings)
     started = time.perf_counter()
     sharpness = frame_sharpness(frame.image, detection.box)
-    # The pose of this frame is known only after fitting; a clip frame is fitted as a keyframe when it might be one.
+    # The pose of this frame is known only after fitting; a clip frame updates the tracking identity when it
+    # might be a new view (photos always do).
     guess = tracker.previous.rotation if (is_clip and tracker.previous is not None) else None
     candidate = selector.consider(frame.index if is_clip else job.seen - 1, sharpness, guess if is_clip else None)
     candidate = candidate or not is_clip
@@ -219,23 +234,61 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
     job.landmark_errors.append(fit.landmark_error_iod)
     if candidate:
         selector.accept(fit.rotation)
-        job.used += 1
-        started = time.perf_counter()
-        if job.spec.photometric_steps and fusion.frames:
-            from ..track.photometric import FaceTexture
-
-            texture = FaceTexture(tracker.model, *fusion.mean_colour("face"))
-            tracker.refine_photometric(fit, detection, frame.image, texture, job.spec.photometric_steps)
-        vertices = tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None],
-                                          torch.from_numpy(fit.expression).float()[None])[0].numpy()
-        fusion.add_frame(frame.image, vertices, _camera(fit), sharpness)
-        iris.add(frame.image, detection)
-        job.timed("texture", started)
-        if job.neural is not None:
-            started = time.perf_counter()
-            job.neural.add(frame.image, detection.box, fit, vertices)
-            job.timed("neural", started)
+    if clip_keyframes is not None:
+        clip_keyframes.offer(frame.index, frame.time, frame.image, detection, fit, sharpness)
+    else:
+        _use_keyframe(job, frame.image, detection, fit, tracker, fusion, iris, sharpness)
     return fit
+
+
+def _use_clip_keyframes(job: _Job, keyframes: ClipKeyframes, tracker: Tracker, fusion: TextureFusion,
+                        iris: "IrisColour") -> None:
+    """Refit the chosen clip keyframes as keyframes of the avatar's identity, then fuse each from its stored crop."""
+    chosen = keyframes.choose()
+    for n, candidate in enumerate(chosen):
+        job.check_cancel()
+        job.report("texture", TRACK_SHARE * (1 + 0.05 * n / max(len(chosen), 1)),
+                   f"keyframe {n + 1}/{len(chosen)} (clip frame {candidate.index})")
+        started = time.perf_counter()
+        try:
+            fit = tracker.add_frame(candidate.detection, candidate.image_size, candidate.index, candidate.time,
+                                    keyframe=True, consecutive=False)
+        except InvertAvatarError as exc:
+            if exc.code != "implausible_face":
+                raise
+            continue  # tracked in context, but not fitted on its own: not a keyframe
+        finally:
+            job.timed("track", started)
+        image, detection, view = candidate.crop_view(fit)
+        _use_keyframe(job, image, detection, view, tracker, fusion, iris, candidate.sharpness,
+                      full=(candidate.detection, fit))
+    job.keyframes = [c.index for c in chosen]
+
+
+def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracker: Tracker, fusion: TextureFusion,
+                  iris: "IrisColour", sharpness: float, full: tuple | None = None) -> None:
+    """Fuse one keyframe into the texture (and the neural state). ``image``/``detection``/``fit`` may be a crop of
+    the frame; ``full`` is then its full-frame (detection, fit), which the photometric landmark term needs."""
+    job.used += 1
+    started = time.perf_counter()
+    if job.spec.photometric_steps and fusion.frames:
+        from ..track.photometric import FaceTexture
+
+        texture = FaceTexture(tracker.model, *fusion.mean_colour("face"))
+        if full is None:
+            tracker.refine_photometric(fit, detection, image, texture, job.spec.photometric_steps)
+        else:
+            tracker.refine_photometric(full[1], full[0], image, texture, job.spec.photometric_steps,
+                                       crop=(image, detection, fit))
+    vertices = tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None],
+                                      torch.from_numpy(fit.expression).float()[None])[0].numpy()
+    fusion.add_frame(image, vertices, _camera(fit), sharpness)
+    iris.add(image, detection)
+    job.timed("texture", started)
+    if job.neural is not None:
+        started = time.perf_counter()
+        job.neural.add(image, detection.box, fit, vertices)
+        job.timed("neural", started)
 
 
 def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion, previous: Bundle | None,
@@ -244,7 +297,10 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     spec = job.spec
     started = time.perf_counter()
     job.report("texture", TRACK_SHARE, "baking the texture atlas")
-    albedo, coverage, figures = bake_atlas(fusion, iris.colour())
+    albedo, coverage, figures = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
+                                           scalp_colour=spec.hair_colour)
+    photographed, _, _ = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
+                                    scalp_colour=spec.hair_colour, photographed=True)
     job.timed("texture", started)
     job.check_cancel()
     started = time.perf_counter()
@@ -265,6 +321,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
                     "coverage_back_head": round(figures["coverage_back_head"], 4),
                     "focal_ratio": round(float(np.exp(tracker.state.mean[-1])), 4),
                     "keyframes_total": tracker.state.keyframes},
+        "keyframes": job.keyframes,
         "arkit": {"available": [n for n, a in zip(_arkit_names(), model.arkit.available) if a],
                   "missing": list(model.arkit.missing)},
         "timings_s": {k: round(v, 3) for k, v in job.timings.items()},
@@ -273,12 +330,19 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     }
     state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),
              "iris.json": iris.to_bytes()}
+    mesh = mesh_arrays(model, tracker.identity)
+    neural_baked = None
     if job.neural is not None:
+        from .neural_bake import bake_neural_texture
         from .neural_stage import STATE_FILE
 
         state[STATE_FILE] = job.neural.state_bytes()
         manifest["metrics"]["neural_frames"] = job.neural.frames
-    bundle = Bundle(manifest=manifest, mesh=mesh_arrays(model, tracker.identity), albedo=albedo, coverage=coverage,
+        started_bake = time.perf_counter()
+        neural_baked, _, manifest["neural_bake"] = bake_neural_texture(
+            job.neural, mesh, model, iris.colour(), albedo.shape[0] // 2, job.report, job.cancel)
+        job.timed("neural", started_bake)
+    bundle = Bundle(manifest=manifest, mesh=mesh, albedo=albedo, coverage=coverage, neural_baked=neural_baked,
                     tracks=tracks, state=state)
     job.check_cancel()  # last chance: after this the bundle appears whole or not at all
     path = write_bundle(spec.output, bundle, overwrite=spec.overwrite or spec.output == spec.refine)

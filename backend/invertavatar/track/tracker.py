@@ -58,11 +58,13 @@ class FrameFit:
     landmark_error_iod: float
     gaze: dict[str, list[float]] = field(default_factory=dict)
     keyframe: bool = False
+    principal: tuple[float, float] | None = None  # (cx, cy) pixels; None = the image centre (a crop moves it)
 
     def camera_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """K, R, t of the camera in which the head sits at the model origin unmoved (object pose folded in)."""
         height, width = self.image_size
-        k = torch.tensor([[self.focal, 0, width / 2], [0, self.focal, height / 2], [0, 0, 1]], dtype=torch.float32)
+        cx, cy = self.principal if self.principal is not None else (width / 2, height / 2)
+        k = torch.tensor([[self.focal, 0, cx], [0, self.focal, cy], [0, 0, 1]], dtype=torch.float32)
         return k, torch.from_numpy(self.rotation).float(), torch.from_numpy(self.translation).float()
 
 
@@ -201,9 +203,13 @@ class Tracker:
         return fit
 
     def refine_photometric(self, fit: FrameFit, detection: Detection, image: np.ndarray, texture,
-                           steps: int = 12) -> float:
+                           steps: int = 12, crop: tuple[np.ndarray, Detection, FrameFit] | None = None) -> float:
         """Photometric refinement of ``fit`` (in place) against the texture fused so far; returns the colour error
-        reduction (mean absolute, 0..1 per channel). Keeps the landmark term; see ``track/photometric.py``."""
+        reduction (mean absolute, 0..1 per channel). Keeps the landmark term; see ``track/photometric.py``.
+
+        ``crop`` (image, detection, fit of a crop of the frame, e.g. a stored clip keyframe) is where colours are
+        compared when the full frame is no longer at hand; the landmark term always uses the full-frame detection.
+        """
         from .photometric import refine_photometric
 
         corr = correspondence_for(self.model, detection.scheme)
@@ -213,10 +219,13 @@ class Tracker:
         def landmark_residual(local: torch.Tensor) -> torch.Tensor:
             return residual(shared, local)
 
-        result = refine_photometric(self.model, self.identity, fit, image, detection.box, texture,
-                                    landmark_residual, steps)
-        fit.rotation, fit.translation, fit.expression = result.rotation, result.translation, result.expression
-        fit.arkit = expression_to_arkit(self.model, fit.expression, detection.blendshapes)
+        colour_image, colour_detection, colour_fit = crop if crop is not None else (image, detection, fit)
+        result = refine_photometric(self.model, self.identity, colour_fit, colour_image, colour_detection.box,
+                                    texture, landmark_residual, steps)
+        for target in {id(fit): fit, id(colour_fit): colour_fit}.values():
+            target.rotation, target.translation, target.expression = \
+                result.rotation, result.translation, result.expression
+            target.arkit = expression_to_arkit(self.model, result.expression, detection.blendshapes)
         return result.error_before - result.error_after
 
     def _solve(self, residual, jacobian_fn, local0: torch.Tensor, expr_init: torch.Tensor,
