@@ -2,15 +2,21 @@
 
 Each keyframe's square face crop, its fitted head (identity + expression, canonical frame) and its camera (head pose
 folded in) become one frame of the inversion session; the ConvGRU state is carried from frame to frame and saved in
-the bundle (``state/neural_session.safetensors``) so that refinement continues it.
+the bundle (``state/neural_session.safetensors``) so that refinement continues it. The same stage, restored from a
+bundle's state, renders the neural avatar for any head shape and camera (:meth:`NeuralStage.render`): the bake,
+the preview API and reenactment all go through it.
 """
 
 from __future__ import annotations
+
+import threading
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..device import select_device
+from ..errors import InvertAvatarError
 from ..headmodel import HeadModel
 from ..render import Camera
 from ..render.crop import crop_image, crop_intrinsics, square_crop
@@ -18,25 +24,70 @@ from .neural_check import find_neural_checkpoints
 
 STATE_FILE = "neural_session.safetensors"
 CROP = 512
+# FaceVerse's side files of the official condition (user-supplied, beside the model in the FaceVerse folder).
+FACEVERSE_EXTRAS = ("fv2fl_30.npy", "v31_face_mask_new.npy")
+
+_NETS: dict[tuple, object] = {}
+_NETS_LOCK = threading.Lock()
+
+
+def load_inversion_net():
+    """The installed prior + encoders as one ``InversionNet`` in eval mode, loaded once per file version.
+
+    Preview renders and jobs share the loaded networks (they are only read), so a render does not pay the loading
+    time of the official 88 M-parameter prior each call.
+    """
+    from ..neural.checkpoints import load_prior
+    from ..neural.inversion.checkpoints import load_encoders
+
+    prior_path, encoders_path = find_neural_checkpoints()
+    device = select_device()
+    key = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in (prior_path, encoders_path)) + (str(device),)
+    with _NETS_LOCK:
+        net = _NETS.get(key)
+        if net is None:
+            _NETS.clear()  # one set of networks at a time: the official ones take gigabytes
+            net = load_encoders(encoders_path, load_prior(prior_path, device), device).eval()
+            _NETS[key] = net
+    return net
+
+
+def make_condition(model: HeadModel, config):
+    """The mesh condition of ``model`` for a prior: ICT's own, or the official FaceVerse chain with its side files."""
+    from ..neural.prior.condition import IctCondition
+
+    if not model.name.lower().startswith("faceverse"):
+        return IctCondition(model, config)
+    from .. import paths
+    from ..neural.prior.condition_faceverse import FaceverseCondition, load_faceverse_extras
+
+    folder = paths.faceverse_dir()
+    files = [Path(folder) / name for name in FACEVERSE_EXTRAS]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise InvertAvatarError(
+            "neural_unavailable", f"The neural renderer of a FaceVerse avatar needs {', '.join(missing)} in {folder}.",
+            "They come with the official InvertAvatar release (FaceVerse → canonical transform and face mask).")
+    return FaceverseCondition(model, *load_faceverse_extras(*files), config=config)
 
 
 class NeuralStage:
     """Loads the prior and encoders once; ``add`` feeds one keyframe; ``state_bytes`` is what the bundle keeps."""
 
     def __init__(self, model: HeadModel, saved_state: bytes | None = None) -> None:
-        from ..neural.checkpoints import load_prior
-        from ..neural.inversion.checkpoints import load_encoders
         from ..neural.inversion.session import InversionSession
-        from ..neural.prior.condition import IctCondition
 
-        prior_path, encoders_path = find_neural_checkpoints()
-        device = select_device()
-        net = load_encoders(encoders_path, load_prior(prior_path, device), device).eval()
+        net = load_inversion_net()
         self.model = model
-        self.condition = IctCondition(model, net.prior_config)
+        self.condition = make_condition(model, net.prior_config)
         self.session = (InversionSession.from_bytes(net, saved_state) if saved_state
                         else InversionSession(net, grouping="stream"))
         self.frames = 0
+
+    @property
+    def output_size(self) -> int:
+        """Side of the prior's square output image in pixels (64 for ``tiny``, 512 for ``official``)."""
+        return self.session.net.prior_config.output_resolution
 
     def add(self, image: np.ndarray, box: np.ndarray, fit, vertices: np.ndarray) -> None:
         """Invert one keyframe (``vertices``: the fitted head without its pose, model space)."""
@@ -52,3 +103,44 @@ class NeuralStage:
 
     def state_bytes(self) -> bytes:
         return self.session.state_bytes()
+
+    @torch.no_grad()
+    def render(self, vertices: np.ndarray | torch.Tensor, camera: Camera, neural_resolution: int | None = None,
+               seed: int = 0) -> np.ndarray:
+        """The neural avatar as an (S, S, 3) uint8 image, S = :attr:`output_size`.
+
+        ``vertices`` (V, 3) the head in its canonical frame at the wanted expression and gaze (this is the mesh
+        condition: expression and gaze reach the prior only through it); ``camera`` a *square* camera with the head
+        pose folded in (world → camera of the canonical head), of any pixel size: the label normalises it.
+        ``neural_resolution`` below the prior's own volume-renders fewer rays (the super-resolution resizes its
+        input), the cheap mode of the viewport on a CPU. A fixed ray jitter (``seed``) keeps animations steady.
+        """
+        if camera.width != camera.height:
+            raise InvertAvatarError("invalid_render_input", f"The neural render needs a square camera, got "
+                                    f"{camera.width}×{camera.height}.", "Use renderers.neural_camera_cover().")
+        net = self.session.net
+        device = self.session.device
+        verts = torch.as_tensor(np.asarray(vertices, np.float32))[None]
+        condition = self.condition(verts).to(device)
+        label = self.condition.camera_label(camera.to(device="cpu"))[None].to(device)
+        full = net.prior_config.neural_rendering_resolution
+        if neural_resolution is None or neural_resolution >= full:
+            image = self.session.render(label, condition, seed=seed).image
+        else:
+            image = _render_reduced(self.session, label, condition, max(4, int(neural_resolution)), seed)
+        return ((image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def _render_reduced(session, label: torch.Tensor, condition: torch.Tensor, resolution: int, seed: int) -> torch.Tensor:
+    """``Next3DGenerator.render`` with ``resolution``² rays instead of the configured count (same stages, in order:
+    face planes, rays, volume rendering, super-resolution; the SR block resamples its input to its own size)."""
+    from ..neural.prior.volume import camera_rays
+
+    generator = session.net.generator
+    ws = session.ws
+    planes = generator.face_planes(session.avatar(), ws, condition)
+    jitter = torch.Generator(device=session.device).manual_seed(seed)
+    origins, dirs = camera_rays(label.to(ws.dtype), resolution)
+    feats, _ = generator.renderer(planes, generator.decoder, origins, dirs, True, jitter)
+    features = feats.permute(0, 2, 1).reshape(1, -1, resolution, resolution)
+    return generator.superresolution(features[:, :3], features, ws, noise_mode="none")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,9 @@ from .camera import Camera
 from .textured import render_textured
 from .transforms import quaternion_to_matrix
 
-#: Overlay meshes that a real-time engine blends with transparency; drawn opaque they would hide the eyes.
-PREVIEW_HIDDEN_MATERIALS = ("M_EyeOcclusion", "M_LacrimalFluid", "M_EyeBlend")
+#: Overlay meshes that a real-time engine blends with transparency; drawn opaque they would hide the eyes (the lashes
+#: as opaque cards read as a thick black eyeliner, so the preview leaves them out).
+PREVIEW_HIDDEN_MATERIALS = ("M_EyeOcclusion", "M_LacrimalFluid", "M_EyeBlend", "M_EyeLashes")
 
 
 def _bad(message: str, hint: str) -> InvertAvatarError:
@@ -41,17 +43,48 @@ def _background(background: Any, height: int, width: int) -> torch.Tensor:
                f"got shape {bg.shape}.", "Pass e.g. (128, 128, 128).")
 
 
-def posed_vertices(mesh: dict[str, np.ndarray], arkit: np.ndarray, rotation: np.ndarray,
-                   translation: np.ndarray) -> torch.Tensor:
-    """Neutral + ARKit deltas, then the head's rigid rotation about the head bone and translation: (V,3) float32.
+def gaze_matrix(pitch: float, yaw: float) -> torch.Tensor:
+    """Eye rotation (3,3) for a gaze [pitch, yaw] in radians (tracks.json): pitch about −X (up), then yaw about +Y.
 
-    ``rotation`` is a quaternion [w, x, y, z] relative to the rest pose, ``translation`` metres (backend axes), as in
-    tracks.json. Without a ``head`` bone the rotation pivots about the origin.
+    The rest gaze is +Z; positive pitch looks up (+Y), positive yaw towards the subject's left (+X), as
+    ``track.gaze.estimate_gaze`` measures it.
+    """
+    cp, sp, cy, sy = math.cos(pitch), math.sin(pitch), math.cos(yaw), math.sin(yaw)
+    up = torch.tensor([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]]).T  # rotation by −pitch about X
+    turn = torch.tensor([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
+    return turn @ up
+
+
+def _turn_eyes(mesh: dict[str, np.ndarray], shaped: torch.Tensor, gaze: dict[str, Any]) -> torch.Tensor:
+    """Rotate each eye's skinned vertices about its bone head by the gaze (bones eye_L / eye_R)."""
+    names = [str(n) for n in mesh.get("bone_names", ())]
+    for bone, angles in gaze.items():
+        if bone not in names or "vertex_weights" not in mesh:
+            continue
+        pitch, yaw = (float(a) for a in _vector(angles, 2, f"gaze[{bone}]", "Give [pitch, yaw] in radians."))
+        index = names.index(bone)
+        weight = torch.from_numpy(np.asarray(mesh["vertex_weights"], np.float32)[:, index])[:, None]
+        pivot = torch.from_numpy(np.asarray(mesh["bone_heads"], np.float32)[index])
+        turned = (shaped - pivot) @ gaze_matrix(pitch, yaw).T + pivot
+        shaped = shaped + weight * (turned - shaped)
+    return shaped
+
+
+def posed_vertices(mesh: dict[str, np.ndarray], arkit: np.ndarray, rotation: np.ndarray,
+                   translation: np.ndarray, gaze: dict[str, Any] | None = None) -> torch.Tensor:
+    """Neutral + ARKit deltas, the eyes turned by ``gaze``, then the head's rigid rotation about the head bone and
+    translation: (V,3) float32.
+
+    ``rotation`` is a quaternion [w, x, y, z] relative to the rest pose, ``translation`` metres (backend axes),
+    ``gaze`` ``{"eye_L": [pitch, yaw], "eye_R": [...]}`` radians, as in tracks.json. Without a ``head`` bone the
+    rotation pivots about the origin.
     """
     vertices = torch.from_numpy(np.asarray(mesh["vertices"], dtype=np.float32))
     deltas = torch.from_numpy(np.asarray(mesh["expression_deltas"], dtype=np.float32))
     weights = torch.from_numpy(arkit.astype(np.float32))
     shaped = vertices + torch.einsum("e,evc->vc", weights, deltas)
+    if gaze:
+        shaped = _turn_eyes(mesh, shaped, gaze)
     pivot = torch.zeros(3)
     names = [str(n) for n in mesh.get("bone_names", ())]
     if "head" in names and "bone_heads" in mesh:
@@ -61,13 +94,15 @@ def posed_vertices(mesh: dict[str, np.ndarray], arkit: np.ndarray, rotation: np.
 
 
 def render_avatar(bundle: Any, arkit: Any, rotation: Any, translation: Any, camera: Camera,
-                  background: Any = None, *, shading: bool = True, backend: str | None = None) -> np.ndarray:
+                  background: Any = None, *, shading: bool = True, backend: str | None = None,
+                  gaze: dict[str, Any] | None = None) -> np.ndarray:
     """Render an avatar bundle for a preview: returns an (H,W,3) uint8 image of the camera's size.
 
     ``bundle`` has ``mesh`` (the mesh.npz arrays of docs/bundle-format.md) and ``albedo`` (H,W,3) uint8;
     ``arkit`` 52 weights in the bundle's ``expression_names`` order; ``rotation`` a quaternion [w, x, y, z] and
     ``translation`` (3,) metres — the head pose of tracks.json; ``camera`` one ``Camera``; ``background`` an RGB colour
-    in 0..255 or an (H,W,3) uint8 image (default mid grey). ``shading`` multiplies the albedo by a headlight
+    in 0..255 or an (H,W,3) uint8 image (default mid grey); ``gaze`` per-eye [pitch, yaw] (see
+    :func:`posed_vertices`). ``shading`` multiplies the albedo by a headlight
     Lambert term so the shape reads in the preview.
     """
     mesh = getattr(bundle, "mesh", None)
@@ -101,7 +136,7 @@ def render_avatar(bundle: Any, arkit: Any, rotation: Any, translation: Any, came
 
     cam = camera.to(dtype=torch.float32)
     device = cam.K.device
-    vertices = posed_vertices(mesh, weights, quat, shift).to(device)
+    vertices = posed_vertices(mesh, weights, quat, shift, gaze).to(device)
     texture = torch.from_numpy(albedo[..., :3].astype(np.float32) / 255.0).to(device)
     uv = torch.from_numpy(np.asarray(mesh["uv"], dtype=np.float32)).to(device)
     with torch.no_grad():

@@ -147,11 +147,15 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
 
     @app.post("/v1/avatars/{avatar_id}/render", dependencies=auth, tags=["avatars"], response_class=Response,
               responses={200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-                               "description": "The rendered preview."},
-                         **ErrorResponses(400, 401, 404, 422)})
+                               "description": "The rendered preview; header `X-InvertAvatar-Renderer` names "
+                                              "the renderer (`albedo` or `neural`)."},
+                         **ErrorResponses(400, 401, 404, 409, 422)})
     def render(avatar_id: AvatarId, body: RenderRequest) -> Response:
-        """Render the avatar with ARKit weights, head pose and camera yaw; returns a PNG."""
-        return Response(service.render(avatar_id, body), media_type="image/png")
+        """Render the avatar with ARKit weights, head pose, gaze and a camera (the client's, in the avatar's frame,
+        or an orbit by `yaw`) with the `albedo` or `neural` renderer; returns a PNG. `neural` on an avatar made
+        without the neural inversion is a 409 (`no_neural_state`)."""
+        png, renderer = service.render(avatar_id, body)
+        return Response(png, media_type="image/png", headers={"X-InvertAvatar-Renderer": renderer})
 
     @app.delete("/v1/avatars/{avatar_id}", status_code=204, dependencies=auth, tags=["avatars"],
                 response_class=Response, responses=ErrorResponses(400, 401, 404, 409, 422))

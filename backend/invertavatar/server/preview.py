@@ -1,10 +1,10 @@
-"""Preview renders for `POST /v1/avatars/{id}/render`: the pipeline's own bundle reader and avatar renderer,
-with a small cache of read bundles and one render at a time (renders share the compute device with jobs)."""
+"""Preview renders for `POST /v1/avatars/{id}/render`: the pipeline's own bundle reader and the avatar renderers
+(`invertavatar.renderers`: albedo or neural), with a small cache of read bundles and one render at a time (renders
+share the compute device with jobs)."""
 
 from __future__ import annotations
 
 import io
-import math
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -18,9 +18,6 @@ from .errors import ApiError
 from .schemas import RenderRequest
 
 CACHE_SIZE = 4
-# Portrait framing: a long lens (focal = 2 × the short image side) and the head filling ~80 % of the frame.
-FOCAL_PER_SIDE = 2.0
-FILL = 0.8
 
 
 class PreviewRenderer:
@@ -49,12 +46,11 @@ class PreviewRenderer:
             self._cache.popitem(last=False)
         return bundle
 
-    def render_png(self, avatar_id: str, folder: Path, request: RenderRequest) -> bytes:
-        """Render the avatar as asked and encode a PNG."""
-        import torch
+    def render_png(self, avatar_id: str, folder: Path, request: RenderRequest) -> tuple[bytes, str]:
+        """Render the avatar as asked and encode a PNG; also returns the renderer that drew it."""
         from PIL import Image
 
-        from invertavatar.render.avatar import render_avatar
+        from invertavatar.renderers import render
 
         with self._lock:
             try:
@@ -62,34 +58,28 @@ class PreviewRenderer:
             except InvertAvatarError as exc:
                 raise ApiError(500, exc.code, f"The stored avatar cannot be read: {exc.message}",
                                "Delete the avatar and reconstruct it.") from exc
-            # Weights go in the bundle's own expression order (Apple's order in format v1, but read, not assumed).
-            order = {str(name): i for i, name in enumerate(bundle.mesh["expression_names"])}
-            arkit = np.zeros(len(order), dtype=np.float32)
-            for name, weight in request.arkit.items():
-                if name in order:
-                    arkit[order[name]] = weight
-            camera = preview_camera(np.asarray(bundle.mesh["vertices"]), request.width, request.height, request.yaw)
-            with torch.no_grad():
-                image = render_avatar(bundle, arkit, np.asarray(request.head_rotation, dtype=np.float32),
-                                      np.asarray(request.head_translation, dtype=np.float32), camera,
-                                      np.round(np.asarray(request.background) * 255.0))
+            camera = request_camera(request, np.asarray(bundle.mesh["vertices"]))
+            try:
+                result = render(bundle, request.renderer, request.arkit, request.head_rotation,
+                                request.head_translation, request.gaze, camera,
+                                background=np.round(np.asarray(request.background) * 255.0),
+                                neural_resolution=request.neural_resolution)
+            except InvertAvatarError as exc:
+                status = 409 if exc.code in ("no_neural_state", "neural_unavailable", "head_model_mismatch") else 422
+                raise ApiError.from_pipeline(status, exc) from exc
         buffer = io.BytesIO()
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
-        return buffer.getvalue()
+        Image.fromarray(np.asarray(result.image, dtype=np.uint8)).save(buffer, format="PNG")
+        return buffer.getvalue(), result.renderer
 
 
-def preview_camera(vertices: np.ndarray, width: int, height: int, yaw_degrees: float) -> Any:
-    """A camera looking at the centre of the neutral head from the front, orbited by ``yaw`` about +Y."""
+def request_camera(request: RenderRequest, vertices: np.ndarray) -> Any:
+    """The request's camera (the client's, in the avatar's frame), or a portrait camera orbited by ``yaw``."""
     import torch
 
-    from invertavatar.render.camera import Camera
+    from invertavatar.render import Camera
+    from invertavatar.render.framing import portrait_camera
 
-    low, high = vertices.min(axis=0), vertices.max(axis=0)
-    centre = (low + high) / 2.0
-    extent = float(max(high[1] - low[1], high[0] - low[0], 1e-3))
-    focal = FOCAL_PER_SIDE * min(width, height)
-    distance = focal * extent / (FILL * min(width, height)) + float(high[2] - centre[2])
-    yaw = math.radians(yaw_degrees)
-    eye = centre + distance * np.array([math.sin(yaw), 0.0, math.cos(yaw)])
-    return Camera.look_at(torch.tensor(eye, dtype=torch.float32), torch.tensor(centre, dtype=torch.float32),
-                          focal, width, height)
+    if request.camera is None:
+        return portrait_camera(vertices, request.width, request.height, request.yaw)
+    tensors = (torch.tensor(getattr(request.camera, name), dtype=torch.float32) for name in ("K", "R", "t"))
+    return Camera(*tensors, request.width, request.height)

@@ -72,6 +72,41 @@ class Job(BaseModel):
 
 
 Weight = Annotated[float, Field(ge=0.0, le=1.0)]
+Angle = Annotated[float, Field(ge=-math.pi, le=math.pi)]
+
+
+class RenderCamera(BaseModel):
+    """A pinhole camera in the avatar's frame (backend axes: metres, +Y up, the face towards +Z), OpenCV convention
+    (x right, y down, z forward): ``x_cam = R @ x + t``, pixels = ``K @ x_cam``, pixel centres at +0.5. The add-on
+    sends its scene or viewport camera this way; the picture is the request's width × height."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    K: list[list[float]] = Field(min_length=3, max_length=3, description="3×3 intrinsics in pixels (row-major).")
+    R: list[list[float]] = Field(min_length=3, max_length=3, description="3×3 rotation, world → camera.")
+    t: list[float] = Field(min_length=3, max_length=3, description="Translation, world → camera (metres).")
+
+    @field_validator("K", "R")
+    @classmethod
+    def _three_by_three(cls, value: list[list[float]]) -> list[list[float]]:
+        if any(len(row) != 3 for row in value):
+            raise ValueError("must be a 3×3 matrix (three rows of three numbers)")
+        return value
+
+    @field_validator("K")
+    @classmethod
+    def _intrinsics(cls, value: list[list[float]]) -> list[list[float]]:
+        if value[0][0] <= 0 or value[1][1] <= 0 or value[2] != [0.0, 0.0, 1.0] or value[1][0] != 0.0:
+            raise ValueError("K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with positive focal lengths")
+        return value
+
+    @field_validator("R")
+    @classmethod
+    def _rotation(cls, value: list[list[float]]) -> list[list[float]]:
+        gram = [[sum(value[k][i] * value[k][j] for k in range(3)) for j in range(3)] for i in range(3)]
+        if any(abs(gram[i][j] - (i == j)) > 1e-3 for i in range(3) for j in range(3)):
+            raise ValueError("R must be a rotation matrix (orthonormal rows)")
+        return value
 
 
 class RenderRequest(BaseModel):
@@ -89,7 +124,26 @@ class RenderRequest(BaseModel):
     height: int = Field(512, ge=16, le=2048)
     yaw: float = Field(0.0, ge=-180.0, le=180.0, description="Camera orbit around the head; positive moves the "
                                                              "camera towards the subject's left.")
-    background: list[Weight] = Field([0.5, 0.5, 0.5], min_length=3, max_length=3, description="RGB in 0..1.")
+    background: list[Weight] = Field([0.5, 0.5, 0.5], min_length=3, max_length=3, description="RGB in 0..1 "
+                                     "(the albedo renderer; the neural one draws the background its prior learned).")
+    renderer: Literal["albedo", "neural"] | None = Field(
+        None, description="`albedo`: the fitted mesh with its fused texture; `neural`: the prior with the avatar's "
+                          "inversion state. Default: `neural` when the avatar has a neural state, else `albedo`. "
+                          "The response header `X-InvertAvatar-Renderer` says which one drew the picture.")
+    camera: RenderCamera | None = Field(None, description="The camera in the avatar's frame (e.g. Blender's scene "
+                                                          "camera); when given, `yaw` is ignored.")
+    gaze: dict[Literal["eye_L", "eye_R"], list[Angle]] | None = Field(
+        None, description="Per-eye gaze [pitch, yaw] in radians (as in tracks.json): +pitch up, +yaw towards the "
+                          "subject's left.")
+    neural_resolution: int | None = Field(None, ge=4, le=512, description="Rays per side for the neural renderer "
+                                                                          "(lower is faster; default: the prior's).")
+
+    @field_validator("gaze")
+    @classmethod
+    def _two_angles(cls, value: dict[str, list[float]] | None) -> dict[str, list[float]] | None:
+        if value is not None and any(len(v) != 2 for v in value.values()):
+            raise ValueError("each eye's gaze is [pitch, yaw]")
+        return value
 
     @field_validator("arkit")
     @classmethod

@@ -153,7 +153,8 @@ class Service:
         self.preview.forget(avatar_id)
         log.info("avatar %s deleted on request", avatar_id)
 
-    def render(self, avatar_id: str, request: RenderRequest) -> bytes:
+    def render(self, avatar_id: str, request: RenderRequest) -> tuple[bytes, str]:
+        """PNG bytes and the renderer that drew them."""
         folder = self.bundle_folder(avatar_id)
         return self.preview.render_png(avatar_id, folder, request)
 

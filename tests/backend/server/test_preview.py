@@ -14,7 +14,7 @@ from PIL import Image
 from invertavatar.headmodel.arkit import ARKIT_NAMES
 from invertavatar.io.bundle import Bundle, write_bundle
 from invertavatar.server.app import create_app
-from invertavatar.server.preview import preview_camera
+from invertavatar.render.framing import portrait_camera
 
 from .conftest import GatedRunner
 
@@ -98,12 +98,12 @@ def test_render_of_a_deleted_avatar_is_404(avatar):
     assert response.status_code == 404 and response.json()["error"]["code"] == "avatar_not_found"
 
 
-def test_preview_camera_frames_the_head():
+def test_portrait_camera_frames_the_head():
     vertices = sphere_bundle().mesh["vertices"]
     import torch
 
     for yaw in (0.0, 45.0, -120.0):
-        camera = preview_camera(vertices, 200, 100, yaw)
+        camera = portrait_camera(vertices, 200, 100, yaw)
         screen = camera.project(torch.from_numpy(vertices)[None])[0]
         assert screen[:, 0].min() > 0 and screen[:, 0].max() < 200
         assert screen[:, 1].min() > 0 and screen[:, 1].max() < 100

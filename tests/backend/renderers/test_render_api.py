@@ -1,0 +1,82 @@
+"""`POST /v1/avatars/{id}/render` with both renderers, the client's camera, and the 409 for a fit-only avatar."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import uuid
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from invertavatar.io.bundle import read_bundle
+from invertavatar.render.framing import portrait_camera
+from invertavatar.server.app import create_app
+from invertavatar.server.config import ServerConfig
+
+TOKEN = "r" * 43
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def api(neural_setup, tmp_path_factory):
+    _, fit, neural = neural_setup
+    config = ServerConfig.create(tmp_path_factory.mktemp("server") / "data", cleanup_interval_s=3600.0)
+    app = create_app(config, TOKEN, lambda item, progress, cancel: {})
+    with TestClient(app, base_url="http://127.0.0.1:8765", raise_server_exceptions=False) as client:
+        ids = {}
+        for name, source in (("fit", fit), ("neural", neural)):
+            ids[name] = uuid.uuid4().hex
+            shutil.copytree(source, app.state.service.worker.avatar_dir(ids[name]))
+            app.state.service.store.put_avatar(ids[name], 1, 1)
+        yield client, ids
+
+
+def _post(client, avatar_id, **body):
+    return client.post(f"/v1/avatars/{avatar_id}/render", json={"width": 64, "height": 48, **body}, headers=AUTH)
+
+
+def _image(response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(int)
+
+
+def test_the_answer_names_the_renderer(api):
+    client, ids = api
+    assert _post(client, ids["fit"]).headers["x-invertavatar-renderer"] == "albedo"
+    response = _post(client, ids["neural"])
+    assert response.headers["x-invertavatar-renderer"] == "neural" and _image(response).shape == (48, 64, 3)
+    assert _post(client, ids["neural"], renderer="albedo").headers["x-invertavatar-renderer"] == "albedo"
+
+
+def test_neural_on_a_fit_only_avatar_is_409_with_a_hint(api):
+    client, ids = api
+    response = _post(client, ids["fit"], renderer="neural")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "no_neural_state" and "neural" in error["hint"]
+
+
+def test_the_client_camera_is_used(api, neural_setup):
+    client, ids = api
+    bundle = read_bundle(neural_setup[1])
+    camera = portrait_camera(bundle.mesh["vertices"], 64, 48, 30.0)
+    body = {"camera": {"K": camera.K.tolist(), "R": camera.R.tolist(), "t": camera.t.tolist()}, "renderer": "albedo",
+            "background": [0, 1, 0]}
+    sent = _image(_post(client, ids["fit"], **body))
+    orbit = _image(_post(client, ids["fit"], yaw=30.0, renderer="albedo", background=[0, 1, 0]))
+    front = _image(_post(client, ids["fit"], renderer="albedo", background=[0, 1, 0]))
+    assert np.abs(sent - orbit).max() <= 1 and np.abs(sent - front).mean() > 1
+
+
+@pytest.mark.parametrize("camera", [
+    {"K": [[0, 0, 32], [0, 100, 24], [0, 0, 1]], "R": np.eye(3).tolist(), "t": [0, 0, 1]},
+    {"K": [[100, 0, 32], [0, 100, 24], [0, 0, 1]], "R": (2 * np.eye(3)).tolist(), "t": [0, 0, 1]},
+    {"K": [[100, 0, 32], [0, 100, 24]], "R": np.eye(3).tolist(), "t": [0, 0, 1]},
+])
+def test_bad_cameras_are_422(api, camera):
+    client, ids = api
+    response = _post(client, ids["fit"], camera=camera)
+    assert response.status_code == 422, response.text
