@@ -87,19 +87,25 @@ def load_prior(path: str | Path, device: torch.device | str = "cpu") -> Next3DGe
     return generator.to(device).eval()
 
 
-def load_state_exact(generator: Next3DGenerator, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Copy ``tensors`` into the generator; any missing/unexpected name or shape mismatch is an error."""
-    expected = generator.state_dict()
+def describe_mismatch(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> str:
+    """Empty when ``tensors`` has exactly the names and shapes of ``expected``; else a short list of problems."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     wrong = sorted(n for n in set(expected) & set(tensors) if tuple(expected[n].shape) != tuple(tensors[n].shape))
-    if missing or unexpected or wrong:
-        def few(names: list[str]) -> str:
-            return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        parts = [f"missing: {few(missing)}" if missing else "", f"unexpected: {few(unexpected)}" if unexpected else "",
-                 f"wrong shape: {few(wrong)}" if wrong else ""]
-        raise InvertAvatarError("bad_checkpoint", f"{source} does not match the prior ("
-                                + "; ".join(p for p in parts if p) + ").",
+
+    def few(names: list[str]) -> str:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+    parts = [f"missing: {few(missing)}" if missing else "", f"unexpected: {few(unexpected)}" if unexpected else "",
+             f"wrong shape: {few(wrong)}" if wrong else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def load_state_exact(generator: Next3DGenerator, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Copy ``tensors`` into the generator; any missing/unexpected name or shape mismatch is an error."""
+    problem = describe_mismatch(generator.state_dict(), tensors)
+    if problem:
+        raise InvertAvatarError("bad_checkpoint", f"{source} does not match the prior ({problem}).",
                                 "Use a checkpoint made for this configuration.")
     generator.load_state_dict(tensors, strict=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from invertavatar.neural.inversion.batchnorm import BatchNorm2d
 from invertavatar.neural.inversion.config import EncoderConfig
 
 
@@ -34,17 +35,17 @@ class BottleneckIRSE(nn.Module):
             self.shortcut_layer: nn.Module = nn.MaxPool2d(1, stride)
         else:
             self.shortcut_layer = nn.Sequential(nn.Conv2d(in_channels, depth, 1, stride, bias=False),
-                                                nn.BatchNorm2d(depth))
+                                                BatchNorm2d(depth))
         self.res_layer = nn.Sequential(
-            nn.BatchNorm2d(in_channels), nn.Conv2d(in_channels, depth, 3, 1, 1, bias=False), nn.PReLU(depth),
-            nn.Conv2d(depth, depth, 3, stride, 1, bias=False), nn.BatchNorm2d(depth), SEModule(depth, reduction))
+            BatchNorm2d(in_channels), nn.Conv2d(in_channels, depth, 3, 1, 1, bias=False), nn.PReLU(depth),
+            nn.Conv2d(depth, depth, 3, stride, 1, bias=False), BatchNorm2d(depth), SEModule(depth, reduction))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.res_layer(x) + self.shortcut_layer(x)
 
 
 def input_layer(in_channels: int, width: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.PReLU(width))
+    return nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), BatchNorm2d(width), nn.PReLU(width))
 
 
 def body(config: EncoderConfig) -> nn.Sequential:

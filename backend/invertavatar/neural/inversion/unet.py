@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from invertavatar.neural.config import PriorConfig
+from invertavatar.neural.inversion.batchnorm import BatchNorm2d
 from invertavatar.neural.inversion.config import EncoderConfig
 from invertavatar.neural.inversion.irse import body, input_layer, run_body, stage_ends
 
@@ -28,7 +29,7 @@ class DoubleConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.double_conv = nn.Sequential(
-            nn.BatchNorm2d(in_channels), nn.Conv2d(in_channels, out_channels, 3, 1, 1), nn.PReLU(out_channels),
+            BatchNorm2d(in_channels), nn.Conv2d(in_channels, out_channels, 3, 1, 1), nn.PReLU(out_channels),
             nn.Conv2d(out_channels, out_channels, 3, 1, 1), nn.PReLU(out_channels), nn.PReLU(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
