@@ -157,6 +157,14 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
         png, renderer = service.render(avatar_id, body)
         return Response(png, media_type="image/png", headers={"X-InvertAvatar-Renderer": renderer})
 
+    @app.post("/v1/avatars/{avatar_id}/bake", status_code=202, response_model=JobAccepted, dependencies=auth,
+              tags=["avatars"], responses=ErrorResponses(400, 401, 404, 409, 422, 503))
+    def bake(avatar_id: AvatarId) -> dict[str, Any]:
+        """Bake the neural texture of a neural avatar again (renders from views around the head, fused into
+        `textures/neural_baked.png`); a job like any other, which replaces the avatar's bundle when done."""
+        job = service.create_bake_job(avatar_id)
+        return {"job_id": job.id, "state": job.state}
+
     @app.delete("/v1/avatars/{avatar_id}", status_code=204, dependencies=auth, tags=["avatars"],
                 response_class=Response, responses=ErrorResponses(400, 401, 404, 409, 422))
     def delete_avatar(avatar_id: AvatarId) -> Response:

@@ -106,6 +106,28 @@ class Service:
                  f", refining avatar {avatar_id}" if avatar_id else "")
         return job
 
+    def create_bake_job(self, avatar_id: str) -> JobRecord:
+        """Queue a neural bake of an existing neural avatar (no upload; the result replaces the avatar's bundle)."""
+        from invertavatar.renderers import NEURAL_STATE_FILE
+
+        folder = self._require_avatar(avatar_id)
+        if not (folder / "state" / NEURAL_STATE_FILE).is_file():
+            raise ApiError(409, "no_neural_state", "This avatar was made without the neural inversion, so there is "
+                           "no neural avatar to bake.", "Reconstruct it with mode 'neural' (needs the neural "
+                           "checkpoints); its texture is then baked as part of the job.")
+        self.worker.check_capacity()
+        job_id = uuid.uuid4().hex
+        (self.config.jobs_dir / job_id / "inputs").mkdir(parents=True)
+        job = self.store.create_job(job_id, {"task": "bake"}, avatar_id, refine=True)
+        try:
+            self.worker.submit(job_id)
+        except ApiError:
+            self.store.delete_job(job_id)
+            shutil.rmtree(self.config.jobs_dir / job_id, ignore_errors=True)
+            raise
+        log.info("job %s queued (neural bake of avatar %s)", job_id, avatar_id)
+        return job
+
     def job(self, job_id: str) -> JobRecord:
         job = self.store.get_job(job_id)
         if job is None:

@@ -46,10 +46,16 @@ class Runner(Protocol):
 
 
 def pipeline_runner(item: WorkItem, progress: Progress, cancel: threading.Event) -> dict[str, Any]:
-    """The real runner: ``invertavatar.pipeline.run_job``. Imported here so the server starts without torch."""
+    """The real runner: ``invertavatar.pipeline.run_job`` (or, for a ``bake`` task, the neural bake of the avatar
+    being refined). Imported here so the server starts without torch."""
+    options = dict(item.options)
+    if options.pop("task", None) == "bake":
+        from invertavatar.pipeline.neural_bake import bake_bundle
+
+        return bake_bundle(item.refine, item.output, progress, cancel)
     from invertavatar.pipeline import JobSpec, run_job
 
-    spec = JobSpec(inputs=item.inputs, output=item.output, refine=item.refine, **item.options)
+    spec = JobSpec(inputs=item.inputs, output=item.output, refine=item.refine, **options)
     result = run_job(spec, progress=progress, cancel=cancel)
     return result.manifest
 

@@ -24,7 +24,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def api(neural_setup, tmp_path_factory):
     _, fit, neural = neural_setup
     config = ServerConfig.create(tmp_path_factory.mktemp("server") / "data", cleanup_interval_s=3600.0)
-    app = create_app(config, TOKEN, lambda item, progress, cancel: {})
+    app = create_app(config, TOKEN)  # the real runner: the bake job runs the pipeline's bake
     with TestClient(app, base_url="http://127.0.0.1:8765", raise_server_exceptions=False) as client:
         ids = {}
         for name, source in (("fit", fit), ("neural", neural)):
@@ -80,3 +80,26 @@ def test_bad_cameras_are_422(api, camera):
     client, ids = api
     response = _post(client, ids["fit"], camera=camera)
     assert response.status_code == 422, response.text
+
+
+def test_bake_job_replaces_the_bundle_with_a_baked_one(api):
+    import time
+
+    client, ids = api
+    refused = client.post(f"/v1/avatars/{ids['fit']}/bake", headers=AUTH)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_neural_state"
+    accepted = client.post(f"/v1/avatars/{ids['neural']}/bake", headers=AUTH)
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["job_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    assert job["state"] == "done", job
+    assert job["avatar_id"] == ids["neural"]
+    folder = client.app.state.service.worker.avatar_dir(ids["neural"])
+    assert read_bundle(folder).neural_baked is not None
+    # The renders still work on the new bundle (the preview cache follows the folder's identity).
+    assert _post(client, ids["neural"]).headers["x-invertavatar-renderer"] == "neural"
