@@ -19,6 +19,7 @@ import numpy as np
 from invertavatar.detect.base import Detection, as_rgb_uint8, box_from_points, no_face_error, pick_face
 from invertavatar.detect.landmark_schemes import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 from invertavatar.detect.mediapipe_mesh import canonical_face_mesh
+from invertavatar.detect.native_logs import quiet_native_stderr
 from invertavatar.detect.tiles import pose_to_full_frame, tile_grid, unique_faces
 from invertavatar.errors import InvertAvatarError
 from invertavatar.headmodel.arkit import ARKIT_NAMES
@@ -117,19 +118,8 @@ class MediaPipeDetector:
         self._lock = threading.Lock()
         self._landmarker = self._face_detector = None
         try:
-            self._landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(self.task_path)),
-                running_mode=vision.RunningMode.IMAGE,
-                num_faces=MAX_FACES,
-                output_face_blendshapes=True,
-                output_facial_transformation_matrixes=True,
-            ))
-            # A low threshold: we only read the score of the face the landmarker already accepted.
-            self._face_detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
-                base_options=BaseOptions(model_asset_buffer=face_detector_model),
-                running_mode=vision.RunningMode.IMAGE,
-                min_detection_confidence=0.05,
-            ))
+            with quiet_native_stderr():
+                self._create_tasks(vision, BaseOptions, face_detector_model)
         except (RuntimeError, ValueError) as exc:  # MediaPipe's errors for a model it cannot load
             self.close()
             raise InvertAvatarError(
@@ -138,14 +128,33 @@ class MediaPipeDetector:
             ) from exc
         _OPEN.add(self)
 
+    def _create_tasks(self, vision, base_options, face_detector_model: bytes) -> None:
+        """Create the landmarker and the face detector that scores its faces (MediaPipe's ``vision`` module and
+        ``BaseOptions`` class are passed in: they are imported lazily)."""
+        self._landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+            base_options=base_options(model_asset_path=str(self.task_path)),
+            running_mode=vision.RunningMode.IMAGE,
+            num_faces=MAX_FACES,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        ))
+        # A low threshold: we only read the score of the face the landmarker already accepted.
+        self._face_detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+            base_options=base_options(model_asset_buffer=face_detector_model),
+            running_mode=vision.RunningMode.IMAGE,
+            min_detection_confidence=0.05,
+        ))
+
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def close(self) -> None:
         """Release the MediaPipe graphs (also done by ``with`` and, as a last resort, by garbage collection)."""
-        for attr in ("_landmarker", "_face_detector"):
-            task = getattr(self, attr, None)
-            if task is not None:
-                setattr(self, attr, None)
-                task.close()
+        tasks = [getattr(self, attr, None) for attr in ("_landmarker", "_face_detector")]
+        self._landmarker = self._face_detector = None
+        tasks = [t for t in tasks if t is not None]
+        if tasks:
+            with quiet_native_stderr():  # closing prints native INFO lines too
+                for task in tasks:
+                    task.close()
 
     def __enter__(self) -> MediaPipeDetector:
         return self
@@ -175,7 +184,8 @@ class MediaPipeDetector:
                                     "Create a new detector with make_detector().")
         rgb = as_rgb_uint8(image, source)
         height, width = rgb.shape[:2]
-        with self._lock:
+        # Inference prints native chatter too: on the first call and whenever the image size is new.
+        with self._lock, quiet_native_stderr():
             faces = self._faces_in(rgb, (0, 0), (height, width))
             if not faces and self.search_tiles:
                 for x, y, w, h in tile_grid(height, width):

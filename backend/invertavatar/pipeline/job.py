@@ -25,6 +25,7 @@ from ..texture import TextureFusion, bake_atlas, frame_sharpness
 from ..texture.skin_mask import skin_mask
 from ..track import FrameFit, Tracker, TrackerState
 from .avatar_mesh import mesh_arrays
+from .face_check import FaceGate
 from .clip_keyframes import ClipKeyframes
 from .iris import IrisColour
 from .selection import KeyframeSelector
@@ -51,6 +52,7 @@ class JobSpec:
     photometric_steps: int = 0  # keyframes after the first: align to the fused texture before fusing (0 = off)
     hair_colour: tuple[float, float, float] | None = None  # RGB 0..1 for the unseen scalp; a bald-scalp tone if None
     overwrite: bool = False
+    accept_any_face: bool = False  # build even from faces the human-face check refuses (stated in the bundle)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class _Job:
         self.landmark_errors: list[float] = []
         self.keyframes: list[int] | None = None  # clips: the frame indices chosen as keyframes
         self.neural = None  # pipeline.neural_stage.NeuralStage in neural mode
+        self.faces = FaceGate(spec.accept_any_face)  # the human-face check (pipeline.face_check)
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -191,6 +194,8 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
         # (its identity updated online, for tracking) is not the avatar's.
         tracker = Tracker(model, state=initial_state)
         _use_clip_keyframes(job, clip_keyframes, tracker, fusion, iris)
+    if job.used == 0 and job.faces.refusal(files):  # faces were found, but none was a human's
+        raise job.faces.refusal(files)
     if job.used == 0:
         raise InvertAvatarError("no_face", f"No face was found in any frame of {', '.join(f.name for f in files)}.",
                                 "Use photos or a clip in which one human face is clearly visible.")
@@ -206,6 +211,9 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
     started = time.perf_counter()
     try:
         detection = detector.detect(frame.image, frame.label)
+        if not job.faces.admit(frame.image, detection, is_clip):  # not a human face: a clip frame is skipped
+            job.skipped += 1
+            return None
     except InvertAvatarError as exc:
         if is_clip and exc.code in ("no_face", "several_faces"):
             job.skipped += 1  # clips: a frame without a (single) face is skipped and counted
@@ -295,6 +303,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
            recorder: TrackRecorder | None, iris: "IrisColour") -> JobResult:
     job.check_cancel()
     spec = job.spec
+    job.warnings.extend(job.faces.warnings(clip=recorder is not None))
     started = time.perf_counter()
     job.report("texture", TRACK_SHARE, "baking the texture atlas")
     albedo, coverage, figures = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
@@ -326,6 +335,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
                   "missing": list(model.arkit.missing)},
         "timings_s": {k: round(v, 3) for k, v in job.timings.items()},
         "warnings": job.warnings,
+        "face_check": job.faces.manifest(clip=recorder is not None),
         "refined_from": previous.manifest.get("created") if previous else None,
     }
     state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),

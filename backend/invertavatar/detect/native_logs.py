@@ -1,0 +1,71 @@
+"""Quiet MediaPipe/TFLite start-up chatter on stderr without hiding anything else written there.
+
+MediaPipe's native code (absl logging, the TFLite/LiteRT runtime) prints INFO and W0000 lines straight to file
+descriptor 2 when a graph is created, on its first inference and when it is closed — on every CLI run, in the server
+log and during ``eval``. Its Python API has no switch for the native side, so `quiet_native_stderr` points fd 2 at a
+temporary file for the duration of those calls and afterwards writes back every line that is not such chatter:
+errors (E/F lines, Python tracebacks, our own log records from other threads) still reach stderr, only later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+# Lines the native runtime prints on a normal start-up, inference and shutdown. An "E"/"F" glog line or any line
+# not matching is kept.
+_CHATTER = re.compile(
+    r"^(?:"
+    r"[IW]\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+:\d+\]"  # glog/absl INFO and WARNING lines: I0000 / W0000 ...
+    r"|INFO: "  # TFLite / LiteRT INFO lines
+    r"|WARNING: Logging before InitGoogle\(\) is written to STDERR"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r")"
+)
+_LOCK = threading.RLock()  # fd 2 is process-wide: one redirection at a time (re-entrant: a finaliser may nest)
+_ENV_OFF = "INVERTAVATAR_NATIVE_LOGS"  # set to 1 to see the native lines (debugging MediaPipe itself)
+
+
+def is_chatter(line: str) -> bool:
+    """Whether ``line`` is routine native INFO/WARNING output that `quiet_native_stderr` drops."""
+    return bool(_CHATTER.match(line))
+
+
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Run the body with fd 2 captured; afterwards re-emit every captured line that `is_chatter` does not match.
+
+    A no-op when ``INVERTAVATAR_NATIVE_LOGS=1`` or when stderr has no file descriptor (e.g. under some test
+    runners' capture).
+    """
+    if os.environ.get(_ENV_OFF) == "1":
+        yield
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    with _LOCK, tempfile.TemporaryFile(mode="w+b") as capture:
+        sys.stderr.flush()
+        saved = os.dup(fd)
+        os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            finally:
+                os.dup2(saved, fd)
+                os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if not is_chatter(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
