@@ -21,7 +21,7 @@ from ..track import FrameFit
 
 VIEW_BIN = np.radians(15.0)  # yaw and pitch bin width
 VIEW_LIMIT = np.radians((60.0, 30.0))  # |yaw|, |pitch| beyond these fall into the outermost bins
-MIN_GAP_S = 0.2  # candidates of one view closer in time than this are near-duplicates: the better one stays
+MIN_GAP_S = 0.12  # candidates of one view closer in time than this are near-duplicates: the better one stays
 MOUTH_OPEN, EYES_CLOSED = 0.35, 0.6  # ARKit weights that make an "open mouth" / "closed eyes" frame
 CROP_SCALE = 2.2  # the stored crop is this many times the landmark box: room for forehead, ears and neck
 TRACKING_SCALE = 0.03  # landmark error (share of the eye distance) at which the tracking term halves the quality
