@@ -21,6 +21,8 @@ FORMAT_NAME = "invertavatar-bundle"
 FORMAT_VERSION = 1
 BONE_NAMES = ("root", "neck", "head", "jaw", "eye_L", "eye_R")
 REQUIRED_FILES = ("mesh.npz", "textures/albedo.png", "textures/coverage.png")
+#: The backend's artwork warning (invertavatar.pipeline.face_check.ARTWORK_WARNING), for the status line.
+ARTWORK_NOTE = "this looks like an artwork: the texture is the artwork's colours"
 _HINT = "Reconstruct the avatar again, or update the add-on if the bundle comes from a newer backend."
 
 
@@ -65,6 +67,21 @@ class Bundle:
     def coverage(self) -> float:
         """Fraction of the texture seen in the inputs (0..1), as the backend reported it."""
         return float(self.manifest.get("coverage", 0.0))
+
+    @property
+    def face_note(self) -> str:
+        """What the backend's human-face check says the artist should know (manifest ``face_check``): that the
+        face looks like an artwork, or that faces it refused were accepted on request; empty otherwise and for
+        bundles made before the check existed."""
+        check = self.manifest.get("face_check")
+        if not isinstance(check, dict):
+            return ""
+        notes = []
+        if check.get("looks_like_artwork"):
+            notes.append(ARTWORK_NOTE)
+        if check.get("accept_any_face") and check.get("not_human"):
+            notes.append("built from a face that does not look human (accept any face)")
+        return "; ".join(notes)
 
 
 def _fail(message: str) -> AddonError:

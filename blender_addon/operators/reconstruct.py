@@ -155,6 +155,11 @@ class _JobFlow:
         context.window_manager.invertavatar.running = False
 
 
+def _with_note(message: str, note: str) -> str:
+    """The status line: the result, then what the backend's face check wants the artist to know."""
+    return f"{message} — {note}" if note else message
+
+
 def _avatar_name(context: bpy.types.Context) -> str:
     inputs = context.scene.invertavatar.inputs
     return Path(inputs[0].filepath).stem[:40] if len(inputs) else "Avatar"
@@ -176,7 +181,7 @@ class INVERTAVATAR_OT_reconstruct(_JobFlow, bpy.types.Operator):
         bundle = read_bundle(bundle_dir)
         avatar = build_avatar(context, bundle, _avatar_name(context), runner.avatar_id, self._url,
                               animate=context.scene.invertavatar.animate_on_import)
-        return f"Avatar {avatar.mesh_object} ready (coverage {bundle.coverage:.0%})"
+        return _with_note(f"Avatar {avatar.mesh_object} ready (coverage {bundle.coverage:.0%})", bundle.face_note)
 
 
 class INVERTAVATAR_OT_refine(_JobFlow, bpy.types.Operator):
@@ -204,7 +209,8 @@ class INVERTAVATAR_OT_refine(_JobFlow, bpy.types.Operator):
         for name in self._old:
             if name in bpy.data.objects:
                 bpy.data.objects[name].hide_set(True)
-        return f"Refined avatar {avatar.mesh_object} ready (coverage {bundle.coverage:.0%})"
+        return _with_note(f"Refined avatar {avatar.mesh_object} ready (coverage {bundle.coverage:.0%})",
+                          bundle.face_note)
 
 
 class INVERTAVATAR_OT_animate(_JobFlow, bpy.types.Operator):

@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--texture-size", type=int, default=1024, help="fusion resolution per skin tile")
     parser.add_argument("--photometric-steps", type=int, default=0,
                         help="align keyframes to the texture fused so far before fusing them (e.g. 12; slower)")
+    parser.add_argument("--accept-any-face", action="store_true",
+                        help="build even from faces that do not look human (animals...); the bundle says so")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.set_defaults(func=run)
 
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         spec = JobSpec(inputs=inputs, output=output, refine=args.refine, mode=args.mode, head_model=args.head_model,
                        every=args.every, max_frames=args.max_frames, multiple_faces=args.multiple_faces,
                        texture_size=args.texture_size, overwrite=args.force,
-                       photometric_steps=args.photometric_steps)
+                       photometric_steps=args.photometric_steps, accept_any_face=args.accept_any_face)
         cancel = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C cancels cleanly
         bar = tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}] {postfix}")

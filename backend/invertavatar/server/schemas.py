@@ -52,6 +52,9 @@ class JobOptions(BaseModel):
     multiple_faces: Literal["largest", "fail"] | None = Field(
         None, description="Several faces in a frame: track the `largest` (default), or `fail`.")
     detector: Literal["mediapipe", "fan"] | None = Field(None, description="Default `mediapipe`.")
+    accept_any_face: bool | None = Field(
+        None, description="Build even from faces the human-face check refuses (`not_a_human_face`, e.g. animals); "
+                          "the bundle's manifest says so. Default false.")
 
 
 class JobAccepted(BaseModel):
@@ -67,6 +70,8 @@ class Job(BaseModel):
     message: str
     avatar_id: str | None = Field(description="The avatar this job makes or refines (set once known).")
     error: ErrorDetail | None
+    warnings: list[str] = Field(default_factory=list, description="Warnings of a finished job (also in the bundle's "
+                                "manifest), e.g. that the face looks like an artwork.")
     created: str = Field(description="ISO 8601 UTC time.")
     updated: str = Field(description="ISO 8601 UTC time.")
 

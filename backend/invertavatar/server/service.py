@@ -42,7 +42,7 @@ def iso(timestamp: float) -> str:
 def job_json(job: JobRecord) -> dict[str, Any]:
     """The API shape of a job."""
     return {"job_id": job.id, "state": job.state, "stage": job.stage, "progress": job.progress,
-            "message": job.message, "avatar_id": job.avatar_id, "error": job.error,
+            "message": job.message, "avatar_id": job.avatar_id, "error": job.error, "warnings": job.warnings,
             "created": iso(job.created), "updated": iso(job.updated)}
 
 

@@ -20,7 +20,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, state TEXT NOT NULL, stage TEXT NOT NULL DEFAULT '', progress REAL NOT NULL DEFAULT 0,
     message TEXT NOT NULL DEFAULT '', avatar_id TEXT, refine INTEGER NOT NULL DEFAULT 0, options TEXT NOT NULL,
-    error TEXT, timings TEXT, created REAL NOT NULL, updated REAL NOT NULL);
+    error TEXT, timings TEXT, created REAL NOT NULL, updated REAL NOT NULL, warnings TEXT);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 CREATE TABLE IF NOT EXISTS avatars (
     id TEXT PRIMARY KEY, size_bytes INTEGER NOT NULL, frames_used INTEGER NOT NULL DEFAULT 0,
@@ -44,6 +44,7 @@ class JobRecord:
     timings: dict[str, float] | None
     created: float
     updated: float
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +71,9 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "warnings" not in columns:  # an index made before job warnings existed
+                self._db.execute("ALTER TABLE jobs ADD COLUMN warnings TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -99,12 +103,14 @@ class Store:
 
     def set_state(self, job_id: str, state: str, message: str, *, error: dict[str, str] | None = None,
                   avatar_id: str | None = None, progress: float | None = None,
-                  timings: dict[str, float] | None = None) -> None:
-        """Move a job to ``state``; ``avatar_id``/``progress``/``timings`` are kept when not given."""
+                  timings: dict[str, float] | None = None, warnings: list[str] | None = None) -> None:
+        """Move a job to ``state``; ``avatar_id``/``progress``/``timings``/``warnings`` are kept when not given."""
         self._run("UPDATE jobs SET state = ?, message = ?, error = ?, avatar_id = COALESCE(?, avatar_id), "
-                  "progress = COALESCE(?, progress), timings = COALESCE(?, timings), updated = ? WHERE id = ?",
+                  "progress = COALESCE(?, progress), timings = COALESCE(?, timings), "
+                  "warnings = COALESCE(?, warnings), updated = ? WHERE id = ?",
                   (state, message, json.dumps(error) if error else None, avatar_id, progress,
-                   json.dumps(timings) if timings else None, time.time(), job_id))
+                   json.dumps(timings) if timings else None, json.dumps(warnings) if warnings else None,
+                   time.time(), job_id))
 
     def count_jobs(self, states: tuple[str, ...]) -> int:
         marks = ",".join("?" * len(states))
@@ -161,4 +167,5 @@ def _job(row: sqlite3.Row) -> JobRecord:
                      message=row["message"], avatar_id=row["avatar_id"], refine=bool(row["refine"]),
                      options=json.loads(row["options"]), error=json.loads(row["error"]) if row["error"] else None,
                      timings=json.loads(row["timings"]) if row["timings"] else None,
-                     created=row["created"], updated=row["updated"])
+                     created=row["created"], updated=row["updated"],
+                     warnings=json.loads(row["warnings"]) if row["warnings"] else [])

@@ -214,7 +214,8 @@ class Worker:
             self.store.set_state(job_id, FAILED, error["message"], error=error)
         else:
             self.store.set_state(job_id, DONE, "Finished.", avatar_id=avatar_id, progress=1.0,
-                                 timings={"total": round(time.monotonic() - started, 3)})
+                                 timings={"total": round(time.monotonic() - started, 3)},
+                                 warnings=[str(w) for w in manifest.get("warnings", [])])
             log.info("job %s done in %.1f s -> avatar %s", job_id, time.monotonic() - started, avatar_id)
         finally:
             # Uploads and any partial output are never kept: the avatar folder holds everything that lasts.
