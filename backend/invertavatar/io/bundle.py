@@ -36,6 +36,7 @@ class Bundle:
     neural_baked: np.ndarray | None = None
     tracks: dict | None = None
     state: dict[str, bytes] = field(default_factory=dict)
+    photographed: np.ndarray | None = None  # the skin as photographed (shading in), beside the de-lit albedo
 
 
 def _damaged(path: Path, what: str) -> InvertAvatarError:
@@ -84,6 +85,8 @@ def write_bundle(path: Path | str, bundle: Bundle, overwrite: bool = False) -> P
     }
     if bundle.neural_baked is not None:
         files["textures/neural_baked.png"] = _png_bytes(bundle.neural_baked)
+    if bundle.photographed is not None:
+        files["textures/photographed.png"] = _png_bytes(bundle.photographed)
     if bundle.tracks is not None:
         files["tracks.json"] = json.dumps(bundle.tracks).encode()
     for name, data in bundle.state.items():
@@ -171,10 +174,11 @@ def read_bundle(path: Path | str) -> Bundle:
         albedo = _read_png(data["textures/albedo.png"])
         coverage = _read_png(data["textures/coverage.png"])
         neural = _read_png(data["textures/neural_baked.png"]) if "textures/neural_baked.png" in data else None
+        photographed = _read_png(data["textures/photographed.png"]) if "textures/photographed.png" in data else None
         tracks = json.loads(data["tracks.json"]) if "tracks.json" in data else None
     except InvertAvatarError:
         raise
     except Exception as exc:
         raise _damaged(path, str(exc)) from exc
     state = {name[len("state/"):]: content for name, content in data.items() if name.startswith("state/")}
-    return Bundle(manifest, mesh, albedo, coverage, neural, tracks, state)
+    return Bundle(manifest, mesh, albedo, coverage, neural, tracks, state, photographed)

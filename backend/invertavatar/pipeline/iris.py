@@ -1,4 +1,5 @@
-"""The eyes' iris colour, measured inside the iris landmarks of the keyframes (for the procedural eye texture)."""
+"""The eyes' colours, measured in the keyframes for the procedural eye texture: the iris inside the iris landmarks,
+the sclera between the iris and the eyelid contour."""
 
 from __future__ import annotations
 
@@ -7,21 +8,49 @@ import json
 import numpy as np
 
 from ..detect import Detection
-from ..detect.landmark_schemes import LEFT_IRIS, RIGHT_IRIS
+from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, LEFT_IRIS, RIGHT_EYE_CONTOUR, RIGHT_IRIS
+
+
+def sclera_pixels(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """(N, 3) uint8 pixels of the eye's white: inside the lid contour, clear of the iris, the brighter half.
+
+    The brighter half only: the lid margin, lashes and the lid's shadow also lie inside the contour.
+    """
+    import cv2
+
+    x0, y0 = np.floor(contour.min(0)).astype(int)
+    x1, y1 = np.ceil(contour.max(0)).astype(int) + 1
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, image.shape[1]), min(y1, image.shape[0])
+    if x1 - x0 < 3 or y1 - y0 < 2:
+        return np.zeros((0, 3), np.uint8)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round(contour - [x0, y0]).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8)) if mask.sum() > 40 else mask
+    y, x = np.mgrid[y0:y1, x0:x1]
+    clear = np.hypot(x + 0.5 - centre[0], y + 0.5 - centre[1]) > 1.2 * radius
+    pixels = image[y0:y1, x0:x1][(mask > 0) & clear]
+    if len(pixels) < 4:
+        return np.zeros((0, 3), np.uint8)
+    brightness = pixels.astype(np.float32).mean(1)
+    return pixels[brightness >= np.median(brightness)]
 
 
 class IrisColour:
-    """Running mean of the pixels inside both irises (the pupil's centre excluded)."""
+    """Running means of the pixels inside both irises (the pupil's centre excluded) and of the scleras."""
 
-    def __init__(self, total: np.ndarray | None = None, count: int = 0) -> None:
+    def __init__(self, total: np.ndarray | None = None, count: int = 0, sclera_total: np.ndarray | None = None,
+                 sclera_count: int = 0) -> None:
         self.total = np.zeros(3) if total is None else np.asarray(total, np.float64)
         self.count = count
+        self.sclera_total = np.zeros(3) if sclera_total is None else np.asarray(sclera_total, np.float64)
+        self.sclera_count = sclera_count
 
     def add(self, image: np.ndarray, detection: Detection) -> None:
         if detection.scheme != "mediapipe478" or len(detection.landmarks) < 478:
             return
         height, width = image.shape[:2]
-        for iris in (LEFT_IRIS, RIGHT_IRIS):
+        for iris, contour in ((LEFT_IRIS, LEFT_EYE_CONTOUR), (RIGHT_IRIS, RIGHT_EYE_CONTOUR)):
             centre, ring = detection.landmarks[iris[0]], detection.landmarks[iris[1:]]
             radius = float(np.linalg.norm(ring - centre, axis=1).mean())
             if radius < 2.0:
@@ -29,18 +58,30 @@ class IrisColour:
             y, x = np.ogrid[0:height, 0:width]
             distance = np.hypot(x + 0.5 - centre[0], y + 0.5 - centre[1])
             ring_mask = (distance < 0.85 * radius) & (distance > 0.4 * radius)
-            pixels = image[ring_mask]
+            pixels = image[ring_mask][:, :3]
             if len(pixels):
                 self.total += pixels.mean(0) / 255.0
                 self.count += 1
+            white = sclera_pixels(image[..., :3], detection.landmarks[contour], centre, radius)
+            if len(white) >= 4:
+                self.sclera_total += white.mean(0) / 255.0
+                self.sclera_count += 1
 
     def colour(self) -> np.ndarray | None:
         return (self.total / self.count).astype(np.float32) if self.count else None
 
+    def sclera(self) -> np.ndarray | None:
+        """The measured white of the eye, or None. Photos rarely show it pure: it is never brighter than 0.95."""
+        if not self.sclera_count:
+            return None
+        return np.clip(self.sclera_total / self.sclera_count, 0.0, 0.95).astype(np.float32)
+
     def to_bytes(self) -> bytes:
-        return json.dumps({"total": self.total.tolist(), "count": self.count}).encode()
+        return json.dumps({"total": self.total.tolist(), "count": self.count,
+                           "sclera_total": self.sclera_total.tolist(), "sclera_count": self.sclera_count}).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "IrisColour":
         raw = json.loads(data)
-        return cls(np.array(raw["total"]), int(raw["count"]))
+        return cls(np.array(raw["total"]), int(raw["count"]), np.array(raw.get("sclera_total", [0.0, 0.0, 0.0])),
+                   int(raw.get("sclera_count", 0)))

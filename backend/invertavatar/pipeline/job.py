@@ -21,7 +21,7 @@ from ..headmodel import HeadModel, load_head_model
 from ..io.bundle import Bundle, read_bundle, write_bundle
 from ..io.frames import Frame, expand_inputs, open_source
 from ..render import Camera
-from ..texture import TextureFusion, bake_atlas, frame_sharpness
+from ..texture import TextureFusion, bake_atlas, bake_photographed, frame_sharpness
 from ..texture.skin_mask import skin_mask
 from ..track import FrameFit, Tracker, TrackerState
 from .avatar_mesh import mesh_arrays
@@ -290,7 +290,7 @@ def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracke
                                        crop=(image, detection, fit))
     vertices = tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None],
                                       torch.from_numpy(fit.expression).float()[None])[0].numpy()
-    fusion.add_frame(image, vertices, _camera(fit), sharpness)
+    fusion.add_frame(image, vertices, _camera(fit), sharpness, skin=skin_mask(image, detection))
     iris.add(image, detection)
     job.timed("texture", started)
     if job.neural is not None:
@@ -308,8 +308,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     job.report("texture", TRACK_SHARE, "baking the texture atlas")
     albedo, coverage, figures = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
                                            scalp_colour=spec.hair_colour)
-    photographed, _, _ = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
-                                    scalp_colour=spec.hair_colour, photographed=True)
+    photographed = bake_photographed(fusion, albedo, spec.hair_colour)
     job.timed("texture", started)
     job.check_cancel()
     started = time.perf_counter()
@@ -353,7 +352,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
             job.neural, mesh, model, iris.colour(), albedo.shape[0] // 2, job.report, job.cancel)
         job.timed("neural", started_bake)
     bundle = Bundle(manifest=manifest, mesh=mesh, albedo=albedo, coverage=coverage, neural_baked=neural_baked,
-                    tracks=tracks, state=state)
+                    tracks=tracks, state=state, photographed=photographed)
     job.check_cancel()  # last chance: after this the bundle appears whole or not at all
     path = write_bundle(spec.output, bundle, overwrite=spec.overwrite or spec.output == spec.refine)
     job.timed("bundle", started)

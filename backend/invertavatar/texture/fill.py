@@ -23,13 +23,19 @@ def mirror_fill(colour: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.
     return colour, weight
 
 
+def confidence(weight: np.ndarray) -> np.ndarray:
+    """(H, W) how well each texel is known, in [0, 1]: its weight relative to the median seen texel's."""
+    seen = weight > SEEN_WEIGHT
+    median = float(np.percentile(weight[seen], 50)) if seen.any() else 1.0
+    return np.minimum(weight / max(median, 1e-12), 1.0).astype(np.float32)
+
+
 def pull_push_fill(colour: np.ndarray, weight: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Fill every texel: known colours spread smoothly into holes across an image pyramid.
 
     A tile with nothing seen takes ``fallback`` (the skin tone) everywhere.
     """
-    known = np.minimum(weight / max(float(np.percentile(weight[weight > SEEN_WEIGHT], 50))
-                                    if (weight > SEEN_WEIGHT).any() else 1.0, 1.0), 1.0).astype(np.float32)
+    known = confidence(weight)
     if not (known > 0).any():
         return np.broadcast_to(fallback.astype(np.float32), colour.shape).copy()
     levels = [(colour.astype(np.float32) * known[..., None], known)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,11 +17,15 @@ from ..headmodel import HeadModel
 from ..render import Camera, rasterize, rasterize_uv, sample_image, vertex_normals
 from .atlas import FUSED_SLOTS, SLOTS, slot_of_material
 
+if TYPE_CHECKING:
+    from .skin_mask import SkinMask
+
 # Overlay geometry (thin, translucent) that must not hide the skin behind it in the depth test.
 OVERLAY_SLOTS = {"lacrimal", "eyelashes", "occlusion", "eye_blend"}
 DEPTH_TOLERANCE = 0.004  # metres: a texel this close behind the visible surface is the visible surface
 MIN_COSINE = 0.35  # grazing views carry no usable colour
 SILHOUETTE_MARGIN = 0.006  # of the image size
+MIN_WEIGHT = 1e-4  # a texel's weight from one frame below this is dropped rather than added
 
 
 @dataclass
@@ -96,14 +101,23 @@ class TextureFusion:
         self.tile_size = tile_size
         self.geometry = {name: tile_geometry(model, name, tile_size) for name in FUSED_SLOTS}
         self.colour_sum = {name: torch.zeros(tile_size * tile_size, 3) for name in FUSED_SLOTS}
+        self.photo_sum = {name: torch.zeros(tile_size * tile_size, 3) for name in FUSED_SLOTS}
         self.weight_sum = {name: torch.zeros(tile_size * tile_size) for name in FUSED_SLOTS}
         materials = np.array([slot_of_material(m) for m in model.material_names])
         opaque = ~np.isin(materials[model.face_material[model.triangle_face]], list(OVERLAY_SLOTS))
         self._opaque_triangles = torch.from_numpy(model.triangles[opaque])
         self.frames = 0
 
-    def add_frame(self, image: np.ndarray, vertices: np.ndarray, camera: Camera, sharpness: float = 1.0) -> None:
-        """Unwrap one frame. ``vertices`` (V,3) model space; ``camera`` folds in the head pose (world → camera)."""
+    def add_frame(self, image: np.ndarray, vertices: np.ndarray, camera: Camera, sharpness: float = 1.0,
+                  skin: "SkinMask | None" = None, delight: bool = True) -> None:
+        """Unwrap one frame. ``vertices`` (V,3) model space; ``camera`` folds in the head pose (world → camera).
+
+        ``skin`` (texture/skin_mask.py) weights every pixel by how surely it shows skin: hair, glasses, clothes and
+        background never reach skin texels. With ``delight`` the frame's lighting is fitted and divided out before
+        the colours enter the albedo sums (texture/delight.py); the as-photographed sums get the colours unchanged.
+        """
+        from .delight import remove_shading
+
         height, width = image.shape[:2]
         verts = torch.from_numpy(np.asarray(vertices, np.float32))
         screen = camera.project(verts[None])[0]
@@ -117,10 +131,11 @@ class TextureFusion:
         depth_map = torch.where(interior, depth_map, torch.full_like(depth_map, -float("inf")))
         cam_points = camera.world_to_camera(verts[None])[0]
         normals = vertex_normals(cam_points[None], torch.from_numpy(self.model.triangles))[0]
-        picture = torch.from_numpy(np.array(image, dtype=np.float32))[None] / 255.0
+        picture = torch.from_numpy(np.array(image[..., :3], dtype=np.float32))[None] / 255.0
         focal = float(camera.K[0, 0]) if camera.K.ndim == 2 else float(camera.K[0, 0, 0])
         # One gather per tile for everything interpolated per texel: camera point, normal, pixel position.
         per_vertex = torch.cat([cam_points, normals, screen[:, :2]], 1)
+        seen = []  # (tile, texels, colours, weights, normals) of the visible texels of every tile
         for name, geo in self.geometry.items():
             mixed = torch.einsum("nkc,nk->nc", per_vertex[geo.corners], geo.bary)
             point, pixel = mixed[:, 0:3], mixed[:, 6:8]
@@ -138,16 +153,30 @@ class TextureFusion:
                 continue
             footprint = geo.texel_size[idx] * focal / z[idx]  # image pixels per texel
             weight = ((cosine[idx] - MIN_COSINE) / (1 - MIN_COSINE)).square() * footprint.clamp(max=1.0) * sharpness
+            if skin is not None:
+                weight = weight * torch.from_numpy(skin.sample(pixel[idx].numpy()))
+                kept = weight > MIN_WEIGHT  # the mask's soft tail carries no colour worth a texel
+                idx, weight = idx[kept], weight[kept]
             colour = sample_image(picture, pixel[idx][None, :, None, :], padding="border")[0, :, 0, :]
-            texel = geo.texel[idx]
-            self.colour_sum[name].index_add_(0, texel, colour * weight[:, None])
+            seen.append((name, geo.texel[idx], colour, weight, normal[idx]))
+        if seen and delight:
+            # One lighting for the whole head in this frame, fitted over both tiles' skin texels.
+            colours = torch.cat([s[2] for s in seen])
+            albedo, _ = remove_shading(torch.cat([s[4] for s in seen]), colours, torch.cat([s[3] for s in seen]))
+            albedos = albedo.split([len(s[2]) for s in seen])
+        else:
+            albedos = [s[2] for s in seen]
+        for (name, texel, colour, weight, _), albedo in zip(seen, albedos):
+            self.colour_sum[name].index_add_(0, texel, albedo * weight[:, None])
+            self.photo_sum[name].index_add_(0, texel, colour * weight[:, None])
             self.weight_sum[name].index_add_(0, texel, weight)
         self.frames += 1
 
-    def mean_colour(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(size, size, 3) float colour where seen (0 elsewhere) and (size, size) weight."""
+    def mean_colour(self, name: str, photographed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(size, size, 3) float albedo (or as-photographed colour) where seen (0 elsewhere) and (size, size) weight."""
         weight = self.weight_sum[name]
-        colour = self.colour_sum[name] / weight.clamp(min=1e-8)[:, None]
+        sums = self.photo_sum if photographed else self.colour_sum
+        colour = sums[name] / weight.clamp(min=1e-8)[:, None]
         size = self.tile_size
         return colour.reshape(size, size, 3).numpy(), weight.reshape(size, size).numpy()
 
@@ -164,6 +193,7 @@ class TextureFusion:
         for name in FUSED_SLOTS:
             arrays[f"{name}_colour_sum"] = self.colour_sum[name].numpy()
             arrays[f"{name}_weight_sum"] = self.weight_sum[name].numpy()
+            arrays[f"{name}_photo_sum"] = self.photo_sum[name].numpy()
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return buffer.getvalue()
@@ -177,3 +207,6 @@ class TextureFusion:
             for name in FUSED_SLOTS:
                 self.colour_sum[name] = torch.from_numpy(saved[f"{name}_colour_sum"].copy())
                 self.weight_sum[name] = torch.from_numpy(saved[f"{name}_weight_sum"].copy())
+                # States from before de-lighting kept only the as-photographed sums.
+                photo = f"{name}_photo_sum" if f"{name}_photo_sum" in saved.files else f"{name}_colour_sum"
+                self.photo_sum[name] = torch.from_numpy(saved[photo].copy())

@@ -16,7 +16,8 @@ def test_astronaut_bundle_is_complete_and_accurate(astronaut_result):
     manifest = bundle.manifest
     assert manifest["metrics"]["landmark_error_iod_mean"] < 0.03
     assert manifest["frames"] == {"seen": 1, "used": 1, "skipped": 0}
-    assert 0.3 < manifest["coverage"] < 0.9 and manifest["arkit"]["missing"] == ["tongueOut"]
+    # Coverage counts skin seen: the skin mask keeps the astronaut's hair, suit and background out of it.
+    assert 0.15 < manifest["coverage"] < 0.9 and manifest["arkit"]["missing"] == ["tongueOut"]
     mesh = bundle.mesh
     assert list(mesh["expression_names"]) == list(ARKIT_NAMES)
     assert mesh["expression_available"].sum() == 51 and not mesh["expression_deltas"][51].any()

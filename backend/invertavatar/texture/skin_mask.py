@@ -1,0 +1,162 @@
+"""Per-frame skin mask: which pixels of a photo may give colour to skin texels.
+
+No segmentation network ships offline here (the installed MediaPipe wheel carries no ``.tflite`` segmenter and
+OpenCV's bundled data are Haar cascades only), so the mask is built from the landmark geometry and a skin colour
+model measured on the face itself:
+
+- **geometry** — the face oval, minus the eye openings (dilated so lashes and lid margins stay out), minus the
+  mouth opening; a region below the jaw for the neck; a band around the oval for ears and the sides of the head;
+- **colour** — a Gaussian in CIE Lab fitted robustly to the cheeks, nose and chin (the parts of the oval that are
+  almost always bare skin). Pixels far from it in chroma, or much darker / brighter than the face, are hair,
+  glasses, clothes, jewellery or background. Inside the oval the colour gate is lenient (shading varies there);
+  outside it (neck, ears) it is strict, and nothing outside those regions is ever skin.
+
+The mask is soft (0..1) and computed at a reduced resolution (at most ``WORK_SIZE`` pixels on the long side):
+:class:`SkinMask` maps full-resolution pixel positions into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..detect import Detection
+from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, eye_centers
+
+WORK_SIZE = 512
+# MediaPipe face-mesh contours (indices into the 468/478 landmarks).
+FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
+                      148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
+OUTER_LIPS = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185])
+INNER_LIPS = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191])
+RIGHT_BROW = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46])
+LEFT_BROW = np.array([300, 293, 334, 296, 336, 285, 295, 282, 283, 276])
+# Reference skin patches: triangles of landmarks on the cheeks, the nose bridge and the chin.
+SKIN_PATCHES = (
+    (50, 117, 187), (280, 346, 411), (205, 50, 187), (425, 280, 411),  # cheeks
+    (6, 197, 195), (195, 5, 4),  # nose
+    (200, 199, 175), (421, 200, 199), (201, 200, 199),  # chin
+    (109, 10, 151), (151, 338, 10),  # mid forehead (below a fringe this is hair: the robust fit discards it)
+)
+JAW = np.array([234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323,
+                454])
+
+
+@dataclass
+class SkinMask:
+    """A soft skin mask at reduced resolution and the factor from full-resolution pixels to its pixels."""
+
+    mask: np.ndarray  # (h, w) float32 in [0, 1]
+    scale: float  # mask pixel = full-resolution pixel × scale
+    skin_lab: np.ndarray  # (3,) the face's median skin colour in Lab (L 0..100)
+
+    def sample(self, pixels: np.ndarray) -> np.ndarray:
+        """Mask values (N,) at full-resolution pixel positions (N, 2) x, y (nearest mask pixel)."""
+        h, w = self.mask.shape
+        col = np.clip((pixels[:, 0] * self.scale).astype(np.int64), 0, w - 1)
+        row = np.clip((pixels[:, 1] * self.scale).astype(np.int64), 0, h - 1)
+        return self.mask[row, col]
+
+
+def _polygon(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    canvas = np.zeros(shape, np.uint8)
+    cv2.fillPoly(canvas, [np.round(points).astype(np.int32)], 1)
+    return canvas
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    """Float Lab with L in 0..100 and a, b around 0 (OpenCV's float conversion)."""
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def skin_colour_model(lab: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Robust mean and inverse covariance of the chroma (a, b), and the median lightness, of reference pixels.
+
+    Two passes: the second keeps the reference pixels within 2.5 σ of the first fit, so a fringe over the forehead
+    or a beard on the chin does not widen the model.
+    """
+    pixels = lab[reference.astype(bool)]
+    if len(pixels) < 20:
+        pixels = lab.reshape(-1, 3)
+    chroma = pixels[:, 1:]
+    keep = np.ones(len(pixels), bool)
+    for _ in range(2):
+        mean = np.median(chroma[keep], axis=0)
+        cov = np.cov((chroma[keep] - mean).T) + np.eye(2) * 4.0  # floor: grey photos have no chroma spread
+        inverse = np.linalg.inv(cov)
+        d2 = np.einsum("ni,ij,nj->n", chroma - mean, inverse, chroma - mean)
+        lightness = pixels[:, 0]
+        keep = (d2 < 2.5 ** 2) & (np.abs(lightness - np.median(lightness[keep])) < 30)
+        if keep.sum() < 20:
+            keep = np.ones(len(pixels), bool)
+            break
+    return mean, inverse, np.array([np.median(pixels[keep, 0]), mean[0], mean[1]], np.float32)
+
+
+def colour_likelihood(lab: np.ndarray, mean: np.ndarray, inverse: np.ndarray, lightness: float,
+                      chroma_sigma: float, dark: float, bright: float) -> np.ndarray:
+    """Soft skin likelihood (h, w) in [0, 1]: chroma within ``chroma_sigma`` σ and lightness within a range.
+
+    ``dark``/``bright`` are how far below/above the face's median lightness (Lab L units) skin may be: shading makes
+    skin darker much more often than brighter.
+    """
+    delta = lab[..., 1:] - mean
+    d = np.sqrt(np.einsum("...i,ij,...j->...", delta, inverse, delta))
+    chroma = np.clip((chroma_sigma + 1.0 - d) / 1.0, 0.0, 1.0)
+    offset = lab[..., 0] - lightness
+    light = np.clip(1.0 - (-offset - dark) / 10.0, 0.0, 1.0) * np.clip(1.0 - (offset - bright) / 10.0, 0.0, 1.0)
+    return (chroma * light).astype(np.float32)
+
+
+def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
+    """The skin mask of one frame, or ``None`` when the landmarks are not MediaPipe's (no contours to use)."""
+    if detection.scheme != "mediapipe478" or len(detection.landmarks) < 468:
+        return None
+    height, width = image.shape[:2]
+    scale = min(1.0, WORK_SIZE / max(height, width))
+    small = cv2.resize(image[..., :3], (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA) if scale < 1.0 else np.ascontiguousarray(image[..., :3])
+    shape = small.shape[:2]
+    points = detection.landmarks[:, :2].astype(np.float32) * scale
+    right, left = eye_centers(points)
+    iod = float(np.linalg.norm(left - right))
+
+    oval = _polygon(shape, points[FACE_OVAL])
+    eyes = np.maximum(_polygon(shape, points[RIGHT_EYE_CONTOUR]), _polygon(shape, points[LEFT_EYE_CONTOUR]))
+    # Lashes and the lid margin lie a little outside the lid landmarks; brows are hair.
+    eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.09 * iod)) | 1,) * 2))
+    brows = np.maximum(_polygon(shape, points[RIGHT_BROW]), _polygon(shape, points[LEFT_BROW]))
+    mouth = _polygon(shape, points[INNER_LIPS])
+    holes = np.maximum(np.maximum(eyes, brows), mouth)
+    reference = np.zeros(shape, np.uint8)
+    for patch in SKIN_PATCHES:
+        reference = np.maximum(reference, _polygon(shape, points[list(patch)]))
+
+    # Below the jaw: the jaw line pushed down by most of a face height is the neck's region.
+    jaw = points[JAW]
+    face_height = float(np.linalg.norm(points[152] - points[10]))
+    down = np.array([0.0, 0.8 * face_height], np.float32)
+    neck = _polygon(shape, np.concatenate([jaw, (jaw + down)[::-1]]))
+    ring = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.35 * iod)) | 1,) * 2))
+    around = np.clip(np.maximum(neck, ring) - oval, 0, 1)
+
+    lab = _lab(small)
+    mean, inverse, skin_lab = skin_colour_model(lab, reference & (1 - holes))
+    inside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 4.0, dark=35.0, bright=25.0)
+    outside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 2.5, dark=30.0, bright=15.0)
+    # Lips are skin texels of their own colour: only the lightness gate (a moustache is dark) applies there.
+    lips = np.clip(_polygon(shape, points[OUTER_LIPS]) - mouth, 0, 1)
+    lip_light = colour_likelihood(lab, mean, np.zeros((2, 2)), float(skin_lab[0]), 1.0, dark=30.0, bright=25.0)
+    mask = np.maximum(inside * oval * (1 - holes), lip_light * lips) + outside * around
+    # Keep only skin connected to the face: a skin-coloured background patch beside the head is not the neck.
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    blobs = (mask > 0.5).astype(np.uint8)
+    count, labels = cv2.connectedComponents(blobs)
+    if count > 2:
+        touching = np.unique(labels[(oval > 0) & (blobs > 0)])
+        mask = mask * np.isin(labels, touching[touching > 0]).astype(np.float32) \
+            if len(touching[touching > 0]) else mask
+    mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod))
+    return SkinMask(np.clip(mask, 0.0, 1.0).astype(np.float32), scale, skin_lab)
