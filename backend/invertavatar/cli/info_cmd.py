@@ -15,7 +15,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..neural.checkpoints import official_files
+    from ..paths import checkpoints_dir
+
     report = installation_report()
+    report["official_files"] = official_files(checkpoints_dir())
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -27,4 +31,7 @@ def run(args: argparse.Namespace) -> int:
         state = "installed" if item["installed"] else "absent"
         where = item.get("path") or item.get("hint", "")
         print(f"{name:27s} {state:9s} {where}")
+    print(f"official InvertAvatar files (in {checkpoints_dir()}):")
+    for item in report["official_files"]:
+        print(f"  {item['name']:25s} {'present' if item['present'] else 'absent':9s} {item['note']}")
     return 0

@@ -12,7 +12,7 @@ from ..errors import InvertAvatarError
 
 # Feature modules that contribute sub-commands (``add_parser(subparsers)``); absent ones are skipped.
 COMMAND_MODULES = ("info_cmd", "assets_cmd", "reconstruct_cmd", "serve_cmd", "neural_cmd", "train_cmd", "eval_cmd",
-                   "bench_cmd", "animate_cmd")
+                   "bench_cmd", "verify_official_cmd", "animate_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

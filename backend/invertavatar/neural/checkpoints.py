@@ -111,19 +111,40 @@ def load_state_exact(generator: Next3DGenerator, tensors: dict[str, torch.Tensor
 
 
 def convert_official(
-    pkl_path: str | Path, out_path: str | Path, key: str = "G_ema", config: PriorConfig | None = None
+    pkl_path: str | Path, out_path: str | Path, key: str = "G_ema", config: PriorConfig | None = None,
+    network=None,
 ) -> tuple[Path, dict]:
     """Read an official ``.pkl`` safely, load it into the generator of ``config`` (default ``official``), write ours.
 
-    Returns the output path and a report (tensor count, init kwargs found in the pickle).
+    ``network`` = an already read :class:`~invertavatar.neural.official_pickle.OfficialNetwork` (skips re-reading).
+    Returns the output path and a report (tensor count, parameter count, init kwargs found in the pickle).
     """
     from invertavatar.neural.official_pickle import read_official_pickle
 
-    network = read_official_pickle(pkl_path, key=key)
+    network = network or read_official_pickle(pkl_path, key=key)
     generator = Next3DGenerator(config or official_config())
     load_state_exact(generator, network.state_dict, source=f"{pkl_path} [{key}]")
     extra = {"source": Path(pkl_path).name, "source_key": key,
              "source_init_kwargs": json.dumps(network.init_kwargs, default=str, sort_keys=True)}
     path = save_prior(out_path, generator, extra)
     return path, {"tensors": len(network.state_dict), "init_kwargs": network.init_kwargs,
-                  "class_name": network.class_name}
+                  "class_name": network.class_name,
+                  "parameters": {"generator": sum(p.numel() for p in generator.parameters())}}
+
+
+# The released files (authors' README) and what this version does with each.
+OFFICIAL_FILES = {
+    "ani3dgan512.pkl": "GAN prior: convert-checkpoint -> prior file",
+    "FSInvertAvatar.pkl": "few-shot encoders + prior: convert-checkpoint -> prior and encoders files",
+    "updatedOSInvertAvatar.pkl": "improved one-shot encoders: not supported (refused with a message)",
+}
+
+
+def official_files(directory: str | Path) -> list[dict]:
+    """Which released official files are present in ``directory`` (name, present, path, what we do with it)."""
+    directory = Path(directory)
+    rows = []
+    for name, note in OFFICIAL_FILES.items():
+        path = directory / name
+        rows.append({"name": name, "present": path.is_file(), "path": str(path), "note": note})
+    return rows

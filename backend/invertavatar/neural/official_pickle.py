@@ -240,6 +240,12 @@ class OfficialNetwork:
     init_kwargs: dict[str, Any]
     attributes: dict[str, Any]
     source_chars: int  # length of the embedded module source text (kept as text, never executed)
+    states: dict[str, dict] = dataclasses.field(default_factory=dict)  # recorded state of every sub-module, by path
+    class_paths: dict[str, str] = dataclasses.field(default_factory=dict)  # class of every sub-module, by path
+
+    def child_init_kwargs(self, path: str) -> dict[str, Any]:
+        """Plain constructor kwargs recorded for the sub-module at dotted ``path`` (empty if none)."""
+        return to_plain(self.states.get(path, {}).get("_init_kwargs") or {})
 
 
 def _node_state(node: Any) -> dict | None:
@@ -268,6 +274,25 @@ def collect_tensors(node: Any, prefix: str = "") -> dict[str, torch.Tensor]:
         if child is not None:
             tensors.update(collect_tensors(child, f"{prefix}{name}."))
     return tensors
+
+
+def class_path(node: Any) -> str:
+    """Official class of a recorded module: persistent records carry a name, by-reference classes a full path."""
+    if isinstance(node, PersistentRecord):
+        return node.class_name
+    return getattr(node, "class_path", type(node).__name__)
+
+
+def collect_states(node: Any, prefix: str = "") -> tuple[dict[str, dict], dict[str, str]]:
+    """Recorded state dict and class of every module of the tree, by dotted path ('' = root)."""
+    state = _node_state(node) or {}
+    states, classes = {prefix.rstrip("."): state}, {prefix.rstrip("."): class_path(node)}
+    for name, child in (state.get("_modules") or {}).items():
+        if child is not None and _node_state(child) is not None:
+            more_states, more_classes = collect_states(child, f"{prefix}{name}.")
+            states.update(more_states)
+            classes.update(more_classes)
+    return states, classes
 
 
 def to_plain(value: Any, depth: int = 0) -> Any:
@@ -313,7 +338,16 @@ def load_official_pickle(path: str | Path) -> dict:
 
 def read_official_pickle(path: str | Path, key: str = "G_ema") -> OfficialNetwork:
     """Recover the tensors and settings of network ``key`` (``G_ema`` for the GAN; ``G`` for encoder snapshots)."""
-    data = load_official_pickle(path)
+    return network_from_snapshot(load_official_pickle(path), key, path)
+
+
+def default_key(data: dict) -> str:
+    """The network inference uses: ``G_ema`` in GAN snapshots, ``G`` in encoder snapshots."""
+    return "G_ema" if data.get("G_ema") is not None else "G"
+
+
+def network_from_snapshot(data: dict, key: str, path: str | Path = "snapshot") -> OfficialNetwork:
+    """Network ``key`` of an already (safely) unpickled snapshot dict."""
     if key not in data or data[key] is None:
         raise InvertAvatarError("bad_checkpoint", f"{path} has no network '{key}' (keys: {', '.join(map(str, data))}).",
                                 "Use --key to pick one of the keys listed.")
@@ -329,4 +363,6 @@ def read_official_pickle(path: str | Path, key: str = "G_ema") -> OfficialNetwor
     source = meta.get("module_src", "")
     class_name = node.class_name if isinstance(node, PersistentRecord) else getattr(node, "class_path", "?")
     init_kwargs = to_plain(state.get("_init_kwargs") or {})
-    return OfficialNetwork(class_name, tensors, init_kwargs, attributes, len(source) if isinstance(source, str) else 0)
+    states, classes = collect_states(node)
+    return OfficialNetwork(class_name, tensors, init_kwargs, attributes, len(source) if isinstance(source, str) else 0,
+                           states, classes)

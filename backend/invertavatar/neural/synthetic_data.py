@@ -89,8 +89,11 @@ class SyntheticRenderer:
 
 def cat_frames(frames: list[FrameBatch], dim: int = 1) -> FrameBatch:
     """Concatenate frame batches along T (dim 1) or B (dim 0)."""
-    fields = [f.name for f in dataclasses.fields(FrameBatch)]
-    return FrameBatch(*(torch.cat([getattr(f, name) for f in frames], dim=dim) for name in fields))
+    def join(name: str) -> torch.Tensor | None:
+        parts = [getattr(f, name) for f in frames]
+        return None if any(p is None for p in parts) else torch.cat(parts, dim=dim)
+
+    return FrameBatch(*(join(f.name) for f in dataclasses.fields(FrameBatch)))
 
 
 def build_dataset(model, config: PriorConfig, identities: int, frames_per_identity: int, seed: int,

@@ -16,3 +16,11 @@ def mimic():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture()
+def fake_modules(mimic):
+    """The official module paths, registered so mimic snapshots can be pickled (removed afterwards)."""
+    added = mimic.install_fake_modules()
+    yield
+    mimic.remove_fake_modules(added)

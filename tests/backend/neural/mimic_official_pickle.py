@@ -8,6 +8,7 @@ a normal ``pickle.load`` of these files really runs the embedded code. The safe 
 from __future__ import annotations
 
 import collections
+import enum
 import pickle
 import sys
 import types
@@ -59,6 +60,37 @@ _FAKE = {
     "training_avatar_texture.volumetric_rendering": {},
     "training_avatar_texture.volumetric_rendering.renderer": {"ImportanceRenderer_bsMotion": _Renderer},
 }
+
+
+class _ProgressiveStage(enum.Enum):  # the e4e training stage enum; 18 = "Inference" (all deltas)
+    Delta12Training = 12
+    Inference = 18
+
+
+# The few-shot wrapper's own classes are not persistent: they pickle by reference with their __dict__ (§6.2).
+_BY_REFERENCE = {
+    "InversionNet": ("encoder_inversion.models.uvnet", "inversionNet"),
+    "UNetPair": ("encoder_inversion.models.uvnet", "unet_encoder"),
+    "WPlusEncoder": ("encoder_inversion.models.e4e", "Encoder4Editing"),
+    "GradualStyleBlock": ("encoder_inversion.models.e4e", "GradualStyleBlock"),
+    "FullyConnectedLayer": ("encoder_inversion.models.e4e", "EqualLinear"),
+    "BottleneckIRSE": ("encoder_inversion.models.helpers", "bottleneck_IR_SE"),
+    "SEModule": ("encoder_inversion.models.helpers", "SEModule"),
+    "TextureUNet": ("encoder_inversion.models.unet_encoders", "TriPlanefeat_Encoder"),
+    "TriPlaneUNet": ("encoder_inversion.models.unet_encoders", "TriPlaneSFTfeat_Encoder"),
+    "RecurrentUp": ("encoder_inversion.models.unet_encoders", "recurrent_Up"),
+    "DoubleConv": ("encoder_inversion.models.unet_encoders", "DoubleConv"),
+    "ConvGRU": ("encoder_inversion.models.unet_encoders", "ConvGRU"),
+}
+for _module, _name in set(_BY_REFERENCE.values()):
+    _FAKE.setdefault(_module, {})[_name] = type(_name, (), {})
+_FAKE["encoder_inversion.models.e4e"]["ProgressiveStage"] = _ProgressiveStage
+for _parent in ("encoder_inversion", "encoder_inversion.models"):
+    _FAKE.setdefault(_parent, {})
+
+
+def _fake_class(module_name: str, name: str) -> type:
+    return getattr(sys.modules[module_name], name)
 
 
 def install_fake_modules() -> list[str]:
@@ -114,9 +146,41 @@ OFFICIAL_CLASS_NAMES = {"Next3DGenerator": "TriPlaneGenerator", "StyleGenerator"
                         "SuperResolution": "SuperresolutionHybrid8XDC"}
 
 
-def mimic_module(module: nn.Module, source: str) -> object:
-    """Convert our module tree into the object graph the official snapshot pickles."""
-    children = {name: mimic_module(child, source) for name, child in module._modules.items()}
+def _torch_class(module: nn.Module) -> type:
+    """The stock torch.nn class of a module (our BatchNorm subclass pickles as nn.BatchNorm2d)."""
+    for cls in type(module).__mro__:
+        if cls.__module__.startswith("torch.nn.modules."):
+            return cls
+    raise TypeError(type(module))
+
+
+def mimic_module(module: nn.Module, source: str, persistent: bool = True) -> object:
+    """Convert our module tree into the object graph the official snapshot pickles.
+
+    ``persistent``: inside the GAN, classes are persistent (they carry ``source``); the few-shot wrapper's own
+    classes pickle by reference.
+    """
+    name = type(module).__name__
+    if isinstance(module, Next3DGenerator):
+        persistent = True
+    elif name in _BY_REFERENCE and (not persistent or name != "FullyConnectedLayer"):
+        persistent = False
+    children = {n: mimic_module(child, source, persistent) for n, child in module._modules.items()}
+    if not persistent and name in _BY_REFERENCE:
+        obj = _fake_class(*_BY_REFERENCE[name])()
+        extra: dict = {}
+        if name == "WPlusEncoder":
+            extra = {"progressive_stage": _ProgressiveStage(module.stage if module.stage < 13 else 18),
+                     "style_count": module.num_ws}
+        obj.__dict__.update(_module_state(module, children, extra))
+        return obj
+    if type(module).__module__.startswith(("torch.nn.", "invertavatar.neural.inversion.batchnorm")):
+        cls = _torch_class(module)
+        obj = cls.__new__(cls)
+        obj.__dict__.update({k: v for k, v in module.__dict__.items() if k != "batch_stats"})
+        obj.__dict__["_modules"] = collections.OrderedDict(children)
+        obj.__dict__["training"] = False
+        return obj
     if isinstance(module, nn.Sequential):
         seq = nn.Sequential()
         seq.__dict__["_modules"] = collections.OrderedDict(children)
@@ -146,6 +210,22 @@ def mimic_module(module: nn.Module, source: str) -> object:
             "class_name": OFFICIAL_CLASS_NAMES.get(type(module).__name__, type(module).__name__),
             "state": _module_state(module, children, extra)}
     return _Persistent(meta)
+
+
+def write_mimic_fewshot(path: Path, net: nn.Module, marker: Path) -> None:
+    """Write a snapshot dict {training_set_kwargs, G, D} mimicking ``FSInvertAvatar.pkl`` (G = the wrapper)."""
+    generator = net.generator
+    wrapper = mimic_module(net, evil_source(marker), persistent=False)
+    # The official generator records its constructor kwargs; ours are derived from the configuration.
+    gen_state = wrapper.__dict__["_modules"]["generator"].meta["state"]
+    gen_state["_init_kwargs"] = _EasyDict(z_dim=512, c_dim=25, w_dim=512, img_resolution=512, img_channels=3,
+                                          mapping_kwargs=_EasyDict(num_layers=generator.config.mapping_layers),
+                                          channel_base=generator.config.channel_base,
+                                          channel_max=generator.config.channel_max,
+                                          rendering_kwargs=_EasyDict(depth_resolution=48, box_warp=1))
+    snapshot = {"training_set_kwargs": _EasyDict(resolution=512), "G": wrapper, "D": None}
+    with open(path, "wb") as f:
+        pickle.dump(snapshot, f, protocol=4)
 
 
 def write_mimic_snapshot(path: Path, generator: Next3DGenerator, marker: Path, extra_top: dict | None = None) -> None:

@@ -30,13 +30,6 @@ def tiny() -> Next3DGenerator:
     return gen
 
 
-@pytest.fixture()
-def fake_modules(mimic):
-    added = mimic.install_fake_modules()
-    yield
-    mimic.remove_fake_modules(added)
-
-
 def assert_same_state(a: dict, b: dict) -> None:
     assert set(a) == set(b)
     for name in a:

@@ -14,7 +14,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from invertavatar.errors import InvertAvatarError
-from invertavatar.neural.checkpoints import write_safetensors_atomic
+from invertavatar.neural.checkpoints import save_prior, write_safetensors_atomic
+from invertavatar.neural.inversion.batchnorm import batchnorm_mode, set_batchnorm_mode
 from invertavatar.neural.inversion.config import encoder_config_from_dict
 from invertavatar.neural.inversion.model import InversionNet
 from invertavatar.neural.prior.generator import Next3DGenerator
@@ -27,13 +28,18 @@ def encoder_state(net: InversionNet) -> dict[str, torch.Tensor]:
     return {n: t for n, t in net.state_dict().items() if not n.startswith("generator.")}
 
 
-def save_encoders(path: str | Path, net: InversionNet) -> Path:
-    """Write the encoders (W+, texture and tri-plane U-Nets, wrapper buffers) atomically."""
+def save_encoders(path: str | Path, net: InversionNet, extra: dict[str, str] | None = None) -> Path:
+    """Write the encoders (W+, texture and tri-plane U-Nets, wrapper buffers) atomically.
+
+    The BatchNorm mode (``official`` for converted few-shot weights) and the W+ stage travel in the metadata.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {n: t.detach().cpu().contiguous().clone() for n, t in encoder_state(net).items()}
     metadata = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION), "prior": net.prior_config.to_json(),
-                "encoder": json.dumps(net.encoder_config.to_dict()), "use_gru": str(net.use_gru)}
+                "encoder": json.dumps(net.encoder_config.to_dict()), "use_gru": str(net.use_gru),
+                "batchnorm_mode": batchnorm_mode(net), "encoder_stage": str(net.encoder.stage)}
+    metadata.update(extra or {})
     return write_safetensors_atomic(path, tensors, metadata)
 
 
@@ -67,4 +73,19 @@ def load_encoders(path: str | Path, generator: Next3DGenerator, device: torch.de
         raise InvertAvatarError("bad_checkpoint", f"{path} does not match the encoders: missing {missing[:5]}, "
                                 f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}.", "Use a matching checkpoint.")
     net.load_state_dict({**net.state_dict(), **tensors})
+    set_batchnorm_mode(net, metadata.get("batchnorm_mode", "eval"))
+    net.encoder.stage = int(metadata.get("encoder_stage", net.encoder.stage))
     return net.to(device)
+
+
+def convert_official_fewshot(pkl_path: str | Path, prior_out: str | Path, encoders_out: str | Path,
+                             key: str = "G", network=None) -> tuple[Path, Path, dict]:
+    """``FSInvertAvatar.pkl`` -> our prior file + our encoders file (read safely, names/shapes/counts checked)."""
+    from invertavatar.neural.inversion.official import read_official_fewshot
+
+    net, report = read_official_fewshot(pkl_path, key=key, network=network)
+    extra = {"source": Path(pkl_path).name, "source_key": key}
+    prior_path = save_prior(prior_out, net.generator, {**extra, "source_init_kwargs": json.dumps(
+        report["generator_init_kwargs"], default=str, sort_keys=True)})
+    encoders_path = save_encoders(encoders_out, net, extra)
+    return prior_path, encoders_path, report

@@ -26,7 +26,9 @@ class FrameBatch:
 
     image (B, T, 3, S, S) in [-1, 1] at the prior's output resolution S; camera (B, T, 25) label;
     condition (B, T, P, P, 3) mesh condition; uv_grid (B, T, P, P, 2) image position of every UV texel in
-    ``grid_sample`` coordinates; uv_visible (B, T, P, P) 1 where that texel is seen in the image.
+    ``grid_sample`` coordinates; uv_visible (B, T, P, P) 1 where that texel is seen in the image; optional
+    uv_texture (B, T, 3, P, P): the image already unwrapped into UV space (the reference's precomputed
+    ``uv_gttex``, +1 where unseen); when absent it is sampled from ``image`` through ``uv_grid``.
     """
 
     image: torch.Tensor
@@ -34,17 +36,20 @@ class FrameBatch:
     condition: torch.Tensor
     uv_grid: torch.Tensor
     uv_visible: torch.Tensor
+    uv_texture: torch.Tensor | None = None
 
     def select(self, index: slice | list[int] | torch.Tensor) -> "FrameBatch":
         """Frames ``index`` along T (keeps B)."""
-        return FrameBatch(*(getattr(self, f.name)[:, index] for f in dataclasses.fields(self)))
+        return FrameBatch(*(None if getattr(self, f.name) is None else getattr(self, f.name)[:, index]
+                            for f in dataclasses.fields(self)))
 
     @property
     def length(self) -> int:
         return int(self.image.shape[1])
 
     def to(self, device: torch.device | str) -> "FrameBatch":
-        return FrameBatch(*(getattr(self, f.name).to(device) for f in dataclasses.fields(self)))
+        return FrameBatch(*(None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
+                            for f in dataclasses.fields(self)))
 
 
 class UNetPair(nn.Module):
@@ -94,47 +99,64 @@ class InversionNet(nn.Module):
         return self.generator.render(planes, ws, camera, generator=generator)
 
     # ------------------------------------------------------------------ fine stage
-    def fine_inputs(self, frames: FrameBatch, ws: torch.Tensor, coarse: AvatarFeatures) -> tuple[torch.Tensor,
-                                                                                                  torch.Tensor]:
-        """Texture-U-Net input (B, T, 7, P, P) and tri-plane input (B, T, 6, P, P) for a group of frames."""
+    def fine_inputs(self, frames: FrameBatch, ws: torch.Tensor, coarse: AvatarFeatures,
+                    jitter: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Texture-U-Net input (B, T, 7, P, P) and tri-plane input (B, T, 6, S, S) for a group of frames.
+
+        The residual is the coarse avatar rendered at every frame's camera and mesh (all frames of the call in
+        one batch, as the reference does) minus the frame. ``jitter=False`` renders it with the fully
+        deterministic ray sampling; otherwise the coarse samples get one fixed jitter pattern.
+        """
         b, t = frames.image.shape[:2]
-        res = self.prior_config.plane_resolution
         ws_t = ws.repeat_interleave(t, dim=0)
         feats = AvatarFeatures([x.repeat_interleave(t, dim=0) for x in coarse.texture_levels],
                                [x.repeat_interleave(t, dim=0) for x in coarse.static_levels],
                                coarse.static_planes.repeat_interleave(t, dim=0))
         image = frames.image.flatten(0, 1)
         # Same ray jitter for every frame: the residual should show the avatar's error, not sampling noise.
-        jitter = torch.Generator(device=image.device).manual_seed(0)
+        generator = torch.Generator(device=image.device).manual_seed(0)
         with torch.no_grad():
-            recon = self.render(feats, ws_t, frames.camera.flatten(0, 1), frames.condition.flatten(0, 1), jitter)
+            planes = self.generator.face_planes(feats, ws_t, frames.condition.flatten(0, 1))
+            recon = self.generator.render(planes, ws_t, frames.camera.flatten(0, 1), generator=generator,
+                                          jitter=jitter)
         residual = recon.image - image
         grid = frames.uv_grid.flatten(0, 1)
         visible = frames.uv_visible.flatten(0, 1)[:, None]
-        uv_image = F.grid_sample(image, grid, align_corners=False) * visible + (1 - visible)
+        if frames.uv_texture is not None:
+            uv_image = frames.uv_texture.flatten(0, 1)
+        else:
+            uv_image = F.grid_sample(image, grid, align_corners=False) * visible + (1 - visible)
         uv_residual = F.grid_sample(residual, grid, align_corners=False) * visible - (1 - visible)
         texture_in = torch.cat([uv_image, uv_residual, visible], dim=1)
-        tri_in = F.interpolate(torch.cat([image, residual], dim=1), size=(res, res), mode="bilinear",
-                               align_corners=False, antialias=True)
+        tri_in = torch.cat([image, residual], dim=1)  # the tri-plane U-Net pools it to its own resolution
         return texture_in.unflatten(0, (b, t)), tri_in.unflatten(0, (b, t))
 
     def fine_step(self, frames: FrameBatch, ws: torch.Tensor, coarse: AvatarFeatures,
-                  hidden: list[torch.Tensor | None] | None = None) -> list[torch.Tensor]:
-        """One call on a group of frames: the 8 new hidden states (texture stages 1-4, tri-plane stages 1-4)."""
+                  hidden: list[torch.Tensor | None] | None = None, jitter: bool = True,
+                  trace: dict | None = None) -> list[torch.Tensor]:
+        """One call on a group of frames: the 8 new hidden states (texture stages 1-4, tri-plane stages 1-4).
+
+        ``trace`` (a dict) receives both U-Net inputs.
+        """
         hidden = hidden if hidden is not None else [None] * 8
-        texture_in, tri_in = self.fine_inputs(frames, ws, coarse)
+        texture_in, tri_in = self.fine_inputs(frames, ws, coarse, jitter)
+        if trace is not None:
+            trace.update(texture_unet_input=texture_in, triplane_unet_input=tri_in)
         tex = self.unet_encoder.texture_unet.decode(texture_in, hidden[:4])
         tri = self.unet_encoder.triplane_unet.decode(tri_in, hidden[4:])
         return tex + tri
 
-    def avatar(self, ws: torch.Tensor, coarse: AvatarFeatures, states: list[torch.Tensor] | None) -> AvatarFeatures:
-        """The avatar after the fine stage (``states`` None = coarse only)."""
+    def avatar(self, ws: torch.Tensor, coarse: AvatarFeatures, states: list[torch.Tensor] | None,
+               trace: dict | None = None) -> AvatarFeatures:
+        """The avatar after the fine stage (``states`` None = coarse only); ``trace`` gets the raw static list."""
         if states is None:
             return coarse
         offsets = self.unet_encoder.texture_unet.heads(states[:4])
         texture = [level + offsets[i] if i < 4 else level for i, level in enumerate(coarse.texture_levels)]
         sft = self.unet_encoder.triplane_unet.heads(states[4:])
         static = self.generator.backbone.synthesis(ws, "const", None, return_list=True, sft=sft)
+        if trace is not None:
+            trace.update(texture_list=texture, static_list=static)
         return features_from_lists(self.prior_config, texture, static)
 
 

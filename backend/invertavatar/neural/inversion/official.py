@@ -41,3 +41,58 @@ def load_official_inversion(net: InversionNet, tensors: dict[str, torch.Tensor],
     net.load_state_dict(tensors, strict=True)
     set_batchnorm_mode(net, bn_mode)
     return net
+
+
+ONE_SHOT_HINT = ("updatedOSInvertAvatar.pkl (transformer U-Nets, uvnet_new) is not supported: the reference documents "
+                 "its layout but no parity fixture pins its computation; use FSInvertAvatar.pkl.")
+
+
+def official_kind(class_name: str) -> str:
+    """``gan`` (TriPlaneGenerator), ``fewshot`` (uvnet.inversionNet) or ``oneshot`` (uvnet_new.inversionNet)."""
+    if class_name.endswith("TriPlaneGenerator"):
+        return "gan"
+    if class_name.endswith("uvnet_new.inversionNet"):
+        return "oneshot"
+    if class_name.endswith("inversionNet"):
+        return "fewshot"
+    raise InvertAvatarError("bad_checkpoint", f"Unknown official network class '{class_name}'.",
+                            "Pass ani3dgan512.pkl (key G_ema) or FSInvertAvatar.pkl (key G).")
+
+
+def _recorded_stage(state: dict) -> int | None:
+    """The e4e ``progressive_stage`` (an enum, recovered as a placeholder holding its value), if recorded."""
+    stage = state.get("progressive_stage")
+    args = getattr(stage, "__dict__", {}).get("_args") if stage is not None else None
+    if args and isinstance(args[0], int):
+        return int(args[0])
+    return None
+
+
+def read_official_fewshot(path, key: str = "G", network=None) -> tuple[InversionNet, dict]:
+    """``FSInvertAvatar.pkl`` -> our ``InversionNet`` (official BatchNorm mode), read without executing anything.
+
+    ``network`` = an already read ``OfficialNetwork`` of that file. Returns the network and a report (class, tensor
+    count, parameter counts per part, generator kwargs, W+ stage).
+    """
+    from invertavatar.neural.official_pickle import read_official_pickle
+
+    network = network or read_official_pickle(path, key=key)
+    kind = official_kind(network.class_name)
+    if kind == "oneshot":
+        raise InvertAvatarError("unsupported_checkpoint", f"{path} holds the improved one-shot model.", ONE_SHOT_HINT)
+    if kind != "fewshot":
+        raise InvertAvatarError("bad_checkpoint", f"{path} [{key}] is a {network.class_name}, not the few-shot "
+                                "inversion wrapper.", "Convert GAN snapshots with --kind gan (key G_ema).")
+    generator_kwargs = network.child_init_kwargs("generator")
+    net = build_official_inversion(generator_kwargs)
+    load_official_inversion(net, network.state_dict, source=f"{path} [{key}]")
+    stage = _recorded_stage(network.states.get("encoder", {}))
+    if stage is not None:
+        net.encoder.stage = min(stage, net.encoder.num_ws - 1)
+    counts = {part: sum(p.numel() for n, p in net.named_parameters() if n.startswith(prefix))
+              for part, prefix in (("generator", "generator."), ("encoder", "encoder."),
+                                   ("texture_unet", "unet_encoder.texture_unet."),
+                                   ("triplane_unet", "unet_encoder.triplane_unet."))}
+    report = {"class_name": network.class_name, "tensors": len(network.state_dict), "parameters": counts,
+              "generator_init_kwargs": generator_kwargs, "encoder_stage": net.encoder.stage}
+    return net, report

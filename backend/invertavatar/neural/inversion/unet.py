@@ -78,12 +78,13 @@ class RecurrentUp(nn.Module):
 class _UNetBase(nn.Module):
     """Input layer + IR-SE body + four recurrent decoder stages; subclasses add the output heads."""
 
-    def __init__(self, in_channels: int, config: EncoderConfig, use_gru: bool) -> None:
+    def __init__(self, in_channels: int, config: EncoderConfig, use_gru: bool, resolution: int) -> None:
         super().__init__()
         w, d = config.stage_widths, config.decoder_widths
         ends = stage_ends(config)
         # c0, c1, c2 = ends of stages 1-3, c3 = first unit of stage 4, bottom = end of stage 4.
         self.taps = [ends[0], ends[1], ends[2], ends[2] + 1, ends[3]]
+        self.resolution = resolution
         self.input_layer = input_layer(in_channels, w[0])
         self.body = body(config)
         self.up1 = RecurrentUp(w[3], w[3], d[0], 1, use_gru)
@@ -93,8 +94,13 @@ class _UNetBase(nn.Module):
         self.use_gru = use_gru
 
     def decode(self, x: torch.Tensor, hidden: Hidden | None) -> list[torch.Tensor]:
-        """x (B, T, C_in, R, R) -> the four new stage states (B, C_k, R/16 .. R/2)."""
+        """x (B, T, C_in, S, S) -> the four new stage states (B, C_k, R/16 .. R/2), R = the body's resolution.
+
+        A larger input (the tri-plane U-Net gets the 512 images) is average-pooled to R first, as the reference does.
+        """
         b, t = x.shape[:2]
+        if x.shape[-1] != self.resolution:
+            x = F.adaptive_avg_pool2d(x.flatten(0, 1), self.resolution).unflatten(0, (b, t))
         c0, c1, c2, c3, bottom = (f.unflatten(0, (b, t)) for f in
                                   run_body(self.body, self.input_layer(x.flatten(0, 1)), self.taps))
         hidden = list(hidden) if hidden is not None and self.use_gru else [None] * 4
@@ -119,7 +125,7 @@ class TextureUNet(_UNetBase):
     """Input 7 ch in UV space [unwrapped image, unwrapped residual, visibility] -> 4 additive texture offsets."""
 
     def __init__(self, prior: PriorConfig, config: EncoderConfig, use_gru: bool = True) -> None:
-        super().__init__(7, config, use_gru)
+        super().__init__(7, config, use_gru, prior.plane_resolution)
         d, start = config.decoder_widths, prior.inject_start_res
         self.outconv0 = nn.Conv2d(d[1], prior.plane_channels, 1)  # the to-RGB image level
         self.outconv1 = nn.Conv2d(d[1], prior.channels_at(start), 1)
@@ -140,7 +146,7 @@ class TriPlaneUNet(_UNetBase):
     """Input 6 ch in image space [image, residual] -> SFT (scale, shift) per static-backbone resolution."""
 
     def __init__(self, prior: PriorConfig, config: EncoderConfig, use_gru: bool = True) -> None:
-        super().__init__(6, config, use_gru)
+        super().__init__(6, config, use_gru, prior.plane_resolution)
         d, f, res = config.decoder_widths, config.final_head_width, prior.plane_resolution
         self.final_head = nn.Sequential(nn.Conv2d(d[3] // 4, f, 3, 1, 1), nn.PReLU(f), nn.Conv2d(f, f, 3, 1, 1),
                                         nn.PReLU(f))

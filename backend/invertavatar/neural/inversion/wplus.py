@@ -52,6 +52,9 @@ class WPlusEncoder(nn.Module):
             self.styles.append(GradualStyleBlock(fpn, prior.w_dim, spatial))
         self.latlayer1 = nn.Conv2d(widths[2], fpn, 1)
         self.latlayer2 = nn.Conv2d(widths[1], fpn, 1)
+        # Progressive training adds one delta head at a time; ``stage`` = how many deltas are used (all by default,
+        # the reference's "Inference" stage). An official snapshot may record a smaller training stage.
+        self.stage = num_ws - 1
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         c1, c2, c3 = run_body(self.body, self.input_layer(image), self.taps)
@@ -60,6 +63,9 @@ class WPlusEncoder(nn.Module):
         base = self.styles[0](c3)
         ws = [base]
         for i in range(1, self.num_ws):
+            if i > self.stage:
+                ws.append(base)
+                continue
             source = c3 if i < self.coarse else p2 if i < self.middle else p1
             ws.append(base + self.styles[i](source))
         return torch.stack(ws, dim=1)

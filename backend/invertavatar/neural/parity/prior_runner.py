@@ -51,8 +51,9 @@ def fixture_keys(trace: dict) -> dict[str, torch.Tensor]:
     return flat
 
 
-def run_prior_fixture(fixture: Fixture, progress: Progress) -> list[Row]:
-    generator = build_prior(fixture, progress)
+def run_prior_fixture(fixture: Fixture, progress: Progress, generator: Next3DGenerator | None = None) -> list[Row]:
+    """All rows of fixture A or B; ``generator`` = an already loaded prior (e.g. from a converted checkpoint)."""
+    generator = generator if generator is not None else build_prior(fixture, progress)
     progress(f"{fixture.name}: forward (mapping, three syntheses, rendering, super-resolution)")
     trace = prior_trace(generator, fixture.tensor("in.z"), fixture.tensor("in.c"), fixture.tensor("in.uvcoords_image"))
     ours = fixture_keys(trace)
