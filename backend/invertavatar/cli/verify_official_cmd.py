@@ -25,6 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fixture", default="all", choices=("A", "B", "C", "D1", "D2", "all"),
                         help="which fixture to run (default: all; B and D2 take minutes on CPU)")
     parser.add_argument("--json", type=Path, default=None, help="also write every row and timing as JSON")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="also write a Markdown table (one line per tensor, its worst stored form)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.set_defaults(func=run)
 
@@ -36,6 +38,24 @@ def format_table(rows: list) -> str:
         lines.append(f"{r.fixture:7s} {r.tensor:38s} {r.form:9s} {r.max_abs_error:11.3e}  {r.tolerance:20s} "
                      f"{'yes' if r.ok else 'NO'}")
     return "\n".join(lines)
+
+
+def markdown_table(rows: list, summary: dict) -> str:
+    """Per-fixture summary, then one line per tensor with the largest error over its stored forms."""
+    lines = ["| fixture | comparisons | failed | seconds |", "|---|---|---|---|"]
+    lines += [f"| {name} | {item['rows']} | {item['failed']} | {item['seconds']} |" for name, item in summary.items()]
+    lines += ["", "| fixture | tensor | forms | max abs error | tolerance | worst err / bound | ok |",
+              "|---|---|---|---|---|---|---|"]
+    grouped: dict[tuple[str, str], list] = {}
+    for r in rows:
+        grouped.setdefault((r.fixture, r.tensor), []).append(r)
+    for (fixture, tensor), items in grouped.items():
+        worst = max(items, key=lambda r: r.worst_ratio)
+        forms = "+".join(r.form for r in items)
+        ok = "yes" if all(r.ok for r in items) else "**NO**"
+        lines.append(f"| {fixture} | `{tensor}` | {forms} | {max(r.max_abs_error for r in items):.2e} | "
+                     f"{worst.tolerance} | {worst.worst_ratio:.3f} | {ok} |")
+    return "\n".join(lines) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     for name, item in summary.items():
         state = "PASS" if not item["failed"] else f"FAIL ({item['failed']} rows)"
         print(f"{name}: {state}, {item['rows']} comparisons, {item['seconds']} s")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown_table(rows, summary))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"fixture_dir": str(args.fixture_dir), "summary": summary,

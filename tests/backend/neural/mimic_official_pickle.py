@@ -85,6 +85,7 @@ _BY_REFERENCE = {
 for _module, _name in set(_BY_REFERENCE.values()):
     _FAKE.setdefault(_module, {})[_name] = type(_name, (), {})
 _FAKE["encoder_inversion.models.e4e"]["ProgressiveStage"] = _ProgressiveStage
+_FAKE["encoder_inversion.models.uvnet_new"] = {"inversionNet": type("inversionNet", (), {})}
 for _parent in ("encoder_inversion", "encoder_inversion.models"):
     _FAKE.setdefault(_parent, {})
 
@@ -226,6 +227,16 @@ def write_mimic_fewshot(path: Path, net: nn.Module, marker: Path) -> None:
     snapshot = {"training_set_kwargs": _EasyDict(resolution=512), "G": wrapper, "D": None}
     with open(path, "wb") as f:
         pickle.dump(snapshot, f, protocol=4)
+
+
+def write_mimic_one_shot(path: Path) -> None:
+    """A snapshot whose ``G`` is the improved one-shot wrapper (``uvnet_new.inversionNet``), with one tensor."""
+    wrapper = _fake_class("encoder_inversion.models.uvnet_new", "inversionNet")()
+    holder = nn.Module()
+    holder.register_buffer("latent_avg", torch.zeros(1, 512))
+    wrapper.__dict__.update(_module_state(holder, {}, {}))
+    with open(path, "wb") as f:
+        pickle.dump({"training_set_kwargs": None, "G": wrapper, "D": None}, f, protocol=4)
 
 
 def write_mimic_snapshot(path: Path, generator: Next3DGenerator, marker: Path, extra_top: dict | None = None) -> None:

@@ -40,8 +40,32 @@ def assert_all_pass(rows, fixture: str) -> None:
 
 
 @needs_fixtures
-def test_fixture_a_prior_reduced_width(runner):
-    assert_all_pass(runner.run("A"), "A")
+def test_fixture_a_prior_reduced_width_via_cli(tmp_path, capsys):
+    from invertavatar.cli.main import main
+    from invertavatar.neural.parity.fixture import Row
+
+    out_json, out_md = tmp_path / "a.json", tmp_path / "a.md"
+    code = main(["verify-official", str(PARITY_DIR), "--fixture", "A", "--json", str(out_json),
+                 "--markdown", str(out_md)])
+    printed = capsys.readouterr().out
+    report = json.loads(out_json.read_text())
+    assert_all_pass([Row(**r) for r in report["rows"]], "A")
+    assert code == 0 and "A: PASS" in printed and "`image`" in out_md.read_text()
+
+
+def test_cli_exit_status_reports_failures(tmp_path, monkeypatch, capsys):
+    from invertavatar.cli.main import main
+    from invertavatar.neural.parity import runner as runner_module
+    from invertavatar.neural.parity.fixture import Row
+
+    def fake_run(self, name):
+        self.timings[name] = 0.0
+        return [Row(name, "image", "full", 1e-2, "5e-04", False, 20.0)]
+
+    monkeypatch.setattr(runner_module.ParityRun, "run", fake_run)
+    assert main(["verify-official", str(tmp_path), "--fixture", "C"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    assert main(["verify-official", str(tmp_path / "absent"), "--fixture", "C"]) == 1  # clear error, no traceback
 
 
 @needs_fixtures
@@ -166,12 +190,33 @@ def test_fewshot_mimic_loads_without_running_code(tmp_path, fake_modules, mimic)
     assert not marker.exists(), "the embedded source ran"
 
 
+def test_one_shot_snapshot_is_refused_clearly(tmp_path, fake_modules, mimic, capsys):
+    from invertavatar.cli.main import main
+
+    pkl = tmp_path / "updatedOSInvertAvatar.pkl"
+    mimic.write_mimic_one_shot(pkl)
+    assert main(["convert-checkpoint", str(pkl), str(tmp_path / "out.safetensors")]) == 1
+    assert "one-shot" in capsys.readouterr().err
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_info_lists_official_files(tmp_path, monkeypatch, capsys):
+    from invertavatar.cli.main import main
+
+    monkeypatch.setenv("INVERTAVATAR_CHECKPOINTS", str(tmp_path))
+    (tmp_path / "FSInvertAvatar.pkl").write_bytes(b"")
+    assert main(["info", "--json"]) == 0
+    listed = {item["name"]: item["present"] for item in json.loads(capsys.readouterr().out)["official_files"]}
+    assert listed == {"ani3dgan512.pkl": False, "FSInvertAvatar.pkl": True, "updatedOSInvertAvatar.pkl": False}
+
+
 @pytest.mark.slow
 @needs_fixtures
-def test_fewshot_mimic_full_size_reproduces_c_and_d1(tmp_path, fake_modules, mimic, runner):
+def test_fewshot_mimic_full_size_reproduces_c_and_d1(tmp_path, fake_modules, mimic, runner, capsys):
+    from invertavatar.cli.main import main
     from invertavatar.neural.checkpoints import load_prior
     from invertavatar.neural.inversion.batchnorm import batchnorm_mode
-    from invertavatar.neural.inversion.checkpoints import convert_official_fewshot, load_encoders
+    from invertavatar.neural.inversion.checkpoints import load_encoders
     from invertavatar.neural.parity.fewshot_runner import run_c, run_d1
 
     fx = Fixture(PARITY_DIR, "C")
@@ -179,8 +224,11 @@ def test_fewshot_mimic_full_size_reproduces_c_and_d1(tmp_path, fake_modules, mim
     marker = tmp_path / "executed.txt"
     pkl = tmp_path / "FSInvertAvatar.pkl"
     mimic.write_mimic_fewshot(pkl, recipe_net, marker)
-    prior_path, enc_path, report = convert_official_fewshot(pkl, tmp_path / "p.safetensors", tmp_path / "e.safetensors")
-    assert report["parameters"] == json.loads((PARITY_DIR / "CD_weights.json").read_text())["num_parameters"]
+    prior_path, enc_path = tmp_path / "p.safetensors", tmp_path / "e.safetensors"
+    assert main(["convert-checkpoint", str(pkl), str(prior_path), "--encoders-out", str(enc_path)]) == 0
+    printed = capsys.readouterr().out
+    for part, count in json.loads((PARITY_DIR / "CD_weights.json").read_text())["num_parameters"].items():
+        assert f"{count:,}" in printed, part
     pkl.unlink()
     net = load_encoders(enc_path, load_prior(prior_path)).eval()
     assert batchnorm_mode(net) == "official" and not marker.exists()
