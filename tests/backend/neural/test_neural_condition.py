@@ -180,3 +180,19 @@ def test_driver_needs_faceverse_files(ict_model):
     with pytest.raises(InvertAvatarError) as err:
         AvatarDriver(gen, SimpleNamespace(name="faceverse-v3"), torch.zeros(1, gen.num_ws, 64))
     assert "condition" in err.value.message and "FaceverseCondition" in err.value.hint
+
+
+def test_hole_fill_follows_the_reference_flood_from_the_corner():
+    # Open background reaches the corner: only the enclosed pixel is a hole (rows >= mouth row inject).
+    alpha = torch.zeros(1, 8, 8)
+    alpha[:, 2:7, 2:7] = 1
+    alpha[:, 5, 4] = 0
+    full, inject = hole_masks(alpha, mouth_row=5)
+    assert full[0, 5, 4] == 1 and full[0, 0, 0] == 0 and inject[0, 5, 4] == 1
+    _, inject_high = hole_masks(alpha, mouth_row=6)
+    assert inject_high[0, 5, 4] == 0
+    # A covered corner floods the face instead: every empty pixel counts as a hole, as in the reference.
+    covered = torch.ones(1, 8, 8)
+    covered[:, 6:, 6:] = 0
+    full_c, _ = hole_masks(covered, mouth_row=0)
+    assert bool((full_c == 1).all())

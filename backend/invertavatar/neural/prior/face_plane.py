@@ -39,14 +39,17 @@ def hole_masks(alpha: torch.Tensor, mouth_row: int) -> tuple[torch.Tensor, torch
     """Fill enclosed holes of a binary face alpha (B, H, W).
 
     Background is what a 4-connected flood fill from the top-left corner reaches; every other empty pixel is a
-    hole (mouth cavity, nostrils, ...). Returns ``full_alpha`` = alpha or holes, and ``inject_alpha`` = alpha or
+    hole (mouth cavity, nostrils, ...); with a covered corner nothing is background. Returns ``full_alpha`` = alpha or holes, and ``inject_alpha`` = alpha or
     the holes at rows >= ``mouth_row`` (only the mouth is re-synthesised from static features).
     """
     holes = np.zeros(alpha.shape, dtype=bool)
     empty = alpha.detach().cpu().numpy() < 0.5
     for i in range(empty.shape[0]):
         if not empty[i, 0, 0]:
-            continue  # the corner is covered: there is no outside to flood from
+            # The reference floods from the corner whatever it holds: a covered corner floods the face, so every
+            # empty pixel counts as a hole.
+            holes[i] = empty[i]
+            continue
         labels, _ = ndimage.label(empty[i])
         holes[i] = empty[i] & (labels != labels[0, 0])
     holes_t = torch.from_numpy(holes).to(alpha.device)
