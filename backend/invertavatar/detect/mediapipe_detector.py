@@ -152,9 +152,11 @@ class MediaPipeDetector:
         self._landmarker = self._face_detector = None
         tasks = [t for t in tasks if t is not None]
         if tasks:
-            with quiet_native_stderr():  # closing prints native INFO lines too
+            with quiet_native_stderr():  # closing (and freeing) the graphs prints native INFO lines too
                 for task in tasks:
                     task.close()
+                del task
+                tasks.clear()
 
     def __enter__(self) -> MediaPipeDetector:
         return self

@@ -31,6 +31,13 @@ _LOCK = threading.RLock()  # fd 2 is process-wide: one redirection at a time (re
 _ENV_OFF = "INVERTAVATAR_NATIVE_LOGS"  # set to 1 to see the native lines (debugging MediaPipe itself)
 
 
+def _flush_stderr() -> None:
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # a replaced or closed sys.stderr
+        pass
+
+
 def is_chatter(line: str) -> bool:
     """Whether ``line`` is routine native INFO/WARNING output that `quiet_native_stderr` drops."""
     return bool(_CHATTER.match(line))
@@ -40,26 +47,27 @@ def is_chatter(line: str) -> bool:
 def quiet_native_stderr() -> Iterator[None]:
     """Run the body with fd 2 captured; afterwards re-emit every captured line that `is_chatter` does not match.
 
-    A no-op when ``INVERTAVATAR_NATIVE_LOGS=1`` or when stderr has no file descriptor (e.g. under some test
-    runners' capture).
+    Works on file descriptor 2 itself (where native code writes, whatever ``sys.stderr`` is). A no-op when
+    ``INVERTAVATAR_NATIVE_LOGS=1`` or when the process has no fd 2.
     """
+    fd = 2
+    try:
+        os.fstat(fd)
+    except OSError:
+        yield
+        return
     if os.environ.get(_ENV_OFF) == "1":
         yield
         return
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
     with _LOCK, tempfile.TemporaryFile(mode="w+b") as capture:
-        sys.stderr.flush()
+        _flush_stderr()
         saved = os.dup(fd)
         os.dup2(capture.fileno(), fd)
         try:
             yield
         finally:
             try:
-                sys.stderr.flush()
+                _flush_stderr()
             finally:
                 os.dup2(saved, fd)
                 os.close(saved)
@@ -67,5 +75,4 @@ def quiet_native_stderr() -> Iterator[None]:
             kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
                     if not is_chatter(line)]
             if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+                os.write(fd, "".join(kept).encode("utf-8", "replace"))
