@@ -12,6 +12,14 @@ MODES = (
 )
 
 
+def _texture_source_changed(props, context) -> None:
+    from .scene.material import set_texture_source
+
+    obj = props.id_data
+    for slot in getattr(obj, "material_slots", ()):
+        set_texture_source(slot.material, props.texture_source)
+
+
 class INVERTAVATAR_PG_object(bpy.types.PropertyGroup):
     """Links an object to its avatar on the backend."""
 
@@ -24,6 +32,12 @@ class INVERTAVATAR_PG_object(bpy.types.PropertyGroup):
     coverage: FloatProperty(name="Coverage", description="Fraction of the texture seen in the inputs",
                             subtype="FACTOR", min=0.0, max=1.0)
     frames_used: IntProperty(name="Frames used")
+    texture_source: EnumProperty(
+        name="Texture", description="Which texture the head's material shows (and FBX/glTF exports carry)",
+        items=(("PHOTO", "Photo texture", "The texture fused from the photos or clip"),
+               ("NEURAL", "Neural bake", "The neural avatar rendered from views around the head and fused into the "
+                                         "same UV layout (neural avatars only)")),
+        default="PHOTO", update=_texture_source_changed)
 
 
 class INVERTAVATAR_PG_input(bpy.types.PropertyGroup):
@@ -44,6 +58,13 @@ class INVERTAVATAR_PG_scene(bpy.types.PropertyGroup):
     every: IntProperty(name="Every", description="Use every n-th frame of a clip", default=1, min=1, max=100)
     max_frames: IntProperty(name="Max frames", description="Stop after this many frames of a clip", default=64,
                             min=1, max=100000)
+    renderer: EnumProperty(name="Renderer", description="Which renderer the InvertAvatar render engine uses", items=(
+        ("AUTO", "Automatic", "Neural when the avatar has a neural state, else albedo"),
+        ("NEURAL", "Neural", "The neural prior with the avatar's inversion state (slow on a CPU backend)"),
+        ("ALBEDO", "Albedo", "The fitted mesh with its fused photo texture")), default="AUTO")
+    viewport_neural_resolution: IntProperty(
+        name="Slow Viewport Rays", description="Neural rays per side when the backend is slow in the viewport "
+        "(0: the prior's own)", default=32, min=0, max=512)
     animate_on_import: BoolProperty(name="Key the clip's performance",
                                     description="When the input is a clip, key its expressions and head pose",
                                     default=True)

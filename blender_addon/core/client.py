@@ -220,16 +220,25 @@ class BackendClient:
         return dest
 
     def render(self, avatar_id: str, arkit: dict[str, float], head_rotation: list[float], width: int,
-               height: int) -> bytes:
-        """``POST /v1/avatars/{id}/render``; returns PNG bytes of the neural preview."""
+               height: int, **extra) -> tuple[bytes, str]:
+        """``POST /v1/avatars/{id}/render``; returns the PNG bytes and the renderer that drew them.
+
+        ``extra`` are further request fields (``renderer``, ``camera``, ``gaze``, ``head_translation``,
+        ``neural_resolution``, ``background``; docs/api.md); ``None`` values are left out.
+        """
         payload = {"arkit": arkit, "head_rotation": list(head_rotation), "width": int(width), "height": int(height)}
+        payload.update({k: v for k, v in extra.items() if v is not None})
         body = json.dumps(payload).encode("utf-8")
         response, conn = self._request("POST", f"/v1/avatars/{quote(avatar_id)}/render", body,
                                        {"Content-Type": "application/json", "Accept": "image/png"})
         try:
-            return response.read()
+            return response.read(), response.getheader("X-InvertAvatar-Renderer") or "albedo"
         finally:
             conn.close()
+
+    def bake(self, avatar_id: str) -> str:
+        """``POST /v1/avatars/{id}/bake``: queue the neural bake of a neural avatar; returns the job id."""
+        return str(self._json("POST", f"/v1/avatars/{quote(avatar_id)}/bake", {})["job_id"])
 
     def delete_avatar(self, avatar_id: str) -> None:
         """``DELETE /v1/avatars/{id}``."""

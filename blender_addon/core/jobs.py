@@ -104,7 +104,7 @@ class JobRunner:
         self.client.health()
         self._check_cancel_before_submit()
         emit(JobEvent("progress", "upload", 0.0, f"Uploading {len(self.files)} file(s)"))
-        self.job_id = self.client.submit_job(self.files, self.options, self.refine_avatar_id)
+        self.job_id = self._submit()
         status = self._poll(emit)
         self._avatar_id = str(status.get("avatar_id") or "")
         if not self._avatar_id:
@@ -117,6 +117,10 @@ class JobRunner:
         extract_bundle_zip(zip_path, bundle_dir)
         zip_path.unlink(missing_ok=True)
         return bundle_dir
+
+    def _submit(self) -> str:
+        """Start the job on the backend and return its id (a reconstruction or refinement upload)."""
+        return self.client.submit_job(self.files, self.options, self.refine_avatar_id)
 
     @property
     def avatar_id(self) -> str:
@@ -168,3 +172,10 @@ class JobRunner:
 
 def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+class BakeRunner(JobRunner):
+    """The neural bake of an existing avatar: no upload, the same polling, download and cancel."""
+
+    def _submit(self) -> str:
+        return self.client.bake(self.refine_avatar_id or "")

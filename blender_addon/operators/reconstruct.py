@@ -46,6 +46,7 @@ class _JobFlow:
     """Shared body of the job operators; subclasses choose the inputs, the options and what to build."""
 
     bl_options = {"REGISTER", "UNDO"}
+    runner_class = JobRunner  # the neural bake swaps in its own (no upload)
 
     def _inputs(self, context: bpy.types.Context) -> list[Path]:
         inputs = [Path(bpy.path.abspath(i.filepath)) for i in context.scene.invertavatar.inputs]
@@ -71,8 +72,9 @@ class _JobFlow:
             raise AddonError(E.BAD_INPUT, "Another reconstruction is running.", "Wait for it or cancel it.")
         settings = current_settings(context)
         self._url = settings.url
-        runner = JobRunner(settings.client(), self._inputs(context), self._options(context),
-                           user_dir() / "cache", avatar_id=self._refine_id(context), job_timeout=settings.job_timeout)
+        runner_class = getattr(self, "runner_class", JobRunner)
+        runner = runner_class(settings.client(), self._inputs(context), self._options(context), user_dir() / "cache",
+                              avatar_id=self._refine_id(context), job_timeout=settings.job_timeout)
         _active = runner
         job = context.window_manager.invertavatar
         job.running, job.progress, job.stage = True, 0.0, "connect"

@@ -65,6 +65,8 @@ def build_avatar(context: bpy.types.Context, bundle: Bundle, name: str = "Avatar
         created.extend([armature, armature.data])
         add_skinning(head, armature, bundle)
         _link_backend(head, bundle, avatar_id, backend_url, "HEAD")
+        if "neural_baked" in bundle.textures:
+            head.invertavatar.texture_source = "NEURAL"  # the neural bake by default when there is one
         _link_backend(armature, bundle, avatar_id, backend_url, "RIG")
         if animate and bundle.tracks is not None and len(bundle.tracks.indices) > 1:
             created.extend(apply_tracks(context.scene, head, armature, bundle.tracks, name))

@@ -64,3 +64,38 @@ def assign_overlay_material(mesh: bpy.types.Mesh, bundle, name: str) -> bpy.type
     slots = np.isin(bundle.face_material, overlay_ids).astype(np.int32)
     mesh.polygons.foreach_set("material_index", slots)
     return material
+
+
+# The two textures the skin material can show; FBX/glTF exporters take the image linked to Base Color.
+TEXTURE_NODES = {"PHOTO": "Albedo", "NEURAL": "Neural bake"}
+
+
+def set_texture_source(material: bpy.types.Material, source: str) -> bool:
+    """Link the *Photo texture* (``PHOTO``) or the *Neural bake* (``NEURAL``) image to Base Color.
+
+    False (and nothing changed) when the material has no node for that source, e.g. a fit-only avatar.
+    """
+    if material is None or not material.use_nodes or source not in TEXTURE_NODES:
+        return False
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    node = nodes.get(TEXTURE_NODES[source])
+    bsdf = next((n for n in nodes if n.type == "BSDF_PRINCIPLED"), None)
+    if node is None or node.image is None or bsdf is None:
+        return False
+    links.new(node.outputs["Color"], bsdf.inputs["Base Color"])
+    nodes.active = node  # what texture-paint and the viewport's texture shading show
+    return True
+
+
+def replace_neural_bake(material: bpy.types.Material, path: Path) -> None:
+    """Load a (re-)baked ``neural_baked.png`` into the material's *Neural bake* node (made if missing)."""
+    nodes = material.node_tree.nodes
+    node = nodes.get(TEXTURE_NODES["NEURAL"])
+    if node is None:
+        node = nodes.new("ShaderNodeTexImage")
+        node.name = node.label = TEXTURE_NODES["NEURAL"]
+        node.location = (-400, -300)
+    old = node.image
+    node.image = _load_image(path, f"{material.name}_neural_baked", non_color=False)
+    if old is not None and old.users == 0:
+        bpy.data.images.remove(old)

@@ -92,6 +92,8 @@ class INVERTAVATAR_PT_avatar(_Sidebar, bpy.types.Panel):
         if missing:
             layout.label(text=f"Not in the head model: {', '.join(missing)}", icon="INFO")
         layout.operator("invertavatar.refine", icon="FILE_REFRESH")
+        layout.prop(info, "texture_source", expand=True)
+        layout.operator("invertavatar.bake_neural", icon="TEXTURE")
 
 
 class INVERTAVATAR_PT_expressions(_Sidebar, bpy.types.Panel):

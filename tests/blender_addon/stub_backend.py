@@ -44,6 +44,7 @@ class StubBackend:
         self.uploads: list[dict] = []
         self.render_requests: list[dict] = []
         self.cancel_requests: list[str] = []
+        self.bake_requests: list[str] = []
         self.render_top, self.render_bottom = (255, 128, 0), (0, 64, 255)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -136,6 +137,13 @@ class StubBackend:
                 if self.path == "/v1/jobs":
                     ctype = self.headers.get("Content-Type", "")
                     stub.uploads.append({"content_type": ctype, "body": body})
+                    with stub._lock:
+                        job_id = f"job{len(stub.jobs) + 1}"
+                        stub.jobs[job_id] = {"id": job_id, "state": "queued", "stage": "", "progress": 0.0,
+                                             "message": "Queued", "avatar_id": None, "error": None, "polls": 0}
+                    return self._json(202, {"job_id": job_id, "state": "queued"})
+                if parts[:2] == ["v1", "avatars"] and len(parts) == 4 and parts[3] == "bake":
+                    stub.bake_requests.append(parts[2])
                     with stub._lock:
                         job_id = f"job{len(stub.jobs) + 1}"
                         stub.jobs[job_id] = {"id": job_id, "state": "queued", "stage": "", "progress": 0.0,

@@ -100,6 +100,11 @@ def test_astronaut_photo_becomes_an_avatar(clean_scene, tmp_path, monkeypatch):
         camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
         scene.collection.objects.link(camera)
         scene.camera = camera
+        # The engine renders through the scene camera: put it 0.9 m in front of the face (which looks down -Y).
+        coords = _evaluated(bpy, head)
+        centre = (coords.min(0) + coords.max(0)) / 2
+        camera.location = (centre[0], centre[1] - 0.9, centre[2])
+        camera.rotation_euler = (np.pi / 2, 0.0, 0.0)
         bpy.context.view_layer.objects.active = head
         scene.render.engine = "INVERTAVATAR_PREVIEW"
         scene.render.resolution_x = scene.render.resolution_y = 64
