@@ -35,7 +35,8 @@ HUMAN, ARTWORK, NOT_HUMAN = "human", "artwork", "not_human"
 
 # --- thresholds (measured on the devset: 29 human and 3 group photos with a face found, 80 frames of 8 human clips,
 # --- 3 animal photos in which MediaPipe finds a "face", 5 artworks with a face found; and on the augmented set of
-# --- bench_human_check.py: crops and mirror images of the animals, mirrored and rolled humans — docs/human-face-check.md)
+# --- bench_human_check.py: crops and mirror images of the animals, mirrored and rolled humans; see
+# --- docs/human-face-check.md)
 #: The verdict combines the cascades' votes (overlapping detection windows, all cascades) with the face score of
 #: MediaPipe's own face detector (`Detection.score`): a face is human when
 #:   votes >= HUMAN_MIN_VOTES and score >= HUMAN_MIN_SCORE   (both agree), or
