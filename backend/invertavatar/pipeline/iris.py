@@ -11,6 +11,9 @@ from ..detect import Detection
 from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, LEFT_IRIS, RIGHT_EYE_CONTOUR, RIGHT_IRIS
 
 
+SCLERA_BRIGHTNESS = (0.72, 0.9)  # the albedo of a sclera, from a shaded grey-white to a bright white
+
+
 def sclera_pixels(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
     """(N, 3) uint8 pixels of the eye's white: inside the lid contour, clear of the iris, the brighter half.
 
@@ -45,6 +48,8 @@ class IrisColour:
         self.count = count
         self.sclera_total = np.zeros(3) if sclera_total is None else np.asarray(sclera_total, np.float64)
         self.sclera_count = sclera_count
+        self.radius_total = 0.0  # iris radius / inter-ocular distance, summed over measured eyes
+        self.radius_count = 0
 
     def add(self, image: np.ndarray, detection: Detection) -> None:
         if detection.scheme != "mediapipe478" or len(detection.landmarks) < 478:
@@ -55,6 +60,10 @@ class IrisColour:
             radius = float(np.linalg.norm(ring - centre, axis=1).mean())
             if radius < 2.0:
                 continue  # too small to tell a colour
+            iod = float(np.linalg.norm(detection.landmarks[LEFT_IRIS[0]] - detection.landmarks[RIGHT_IRIS[0]]))
+            if iod > 0:
+                self.radius_total += radius / iod
+                self.radius_count += 1
             y, x = np.ogrid[0:height, 0:width]
             distance = np.hypot(x + 0.5 - centre[0], y + 0.5 - centre[1])
             ring_mask = (distance < 0.85 * radius) & (distance > 0.4 * radius)
@@ -71,17 +80,30 @@ class IrisColour:
         return (self.total / self.count).astype(np.float32) if self.count else None
 
     def sclera(self) -> np.ndarray | None:
-        """The measured white of the eye, or None. Photos rarely show it pure: it is never brighter than 0.95."""
+        """The measured white of the eye (its brightness kept within ``SCLERA_BRIGHTNESS``), or None."""
         if not self.sclera_count:
             return None
-        return np.clip(self.sclera_total / self.sclera_count, 0.0, 0.95).astype(np.float32)
+        measured = self.sclera_total / self.sclera_count
+        # The white of the eye sits in the lids' shadow and is lit less than the face: keep its tint (half of it:
+        # lashes and veins tint it too), not its darkness, so the de-lit albedo's eyes are not grey.
+        grey = float(measured.mean())
+        tinted = grey + 0.5 * (measured - grey)
+        return np.clip(tinted * (np.clip(grey, SCLERA_BRIGHTNESS[0], SCLERA_BRIGHTNESS[1]) / max(grey, 1e-3)),
+                       0.0, 1.0).astype(np.float32)
+
+    def radius_iod(self) -> float | None:
+        """The iris radius as a fraction of the inter-ocular distance (pupil centres), or None."""
+        return self.radius_total / self.radius_count if self.radius_count else None
 
     def to_bytes(self) -> bytes:
         return json.dumps({"total": self.total.tolist(), "count": self.count,
-                           "sclera_total": self.sclera_total.tolist(), "sclera_count": self.sclera_count}).encode()
+                           "sclera_total": self.sclera_total.tolist(), "sclera_count": self.sclera_count,
+                           "radius_total": self.radius_total, "radius_count": self.radius_count}).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "IrisColour":
         raw = json.loads(data)
-        return cls(np.array(raw["total"]), int(raw["count"]), np.array(raw.get("sclera_total", [0.0, 0.0, 0.0])),
+        iris = cls(np.array(raw["total"]), int(raw["count"]), np.array(raw.get("sclera_total", [0.0, 0.0, 0.0])),
                    int(raw.get("sclera_count", 0)))
+        iris.radius_total, iris.radius_count = float(raw.get("radius_total", 0.0)), int(raw.get("radius_count", 0))
+        return iris

@@ -307,7 +307,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     started = time.perf_counter()
     job.report("texture", TRACK_SHARE, "baking the texture atlas")
     albedo, coverage, figures = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
-                                           scalp_colour=spec.hair_colour)
+                                           scalp_colour=spec.hair_colour, iris_radius_iod=iris.radius_iod())
     photographed = bake_photographed(fusion, albedo, spec.hair_colour)
     job.timed("texture", started)
     job.check_cancel()

@@ -53,8 +53,22 @@ def _scalp_weight(model, slot: str, size: int) -> np.ndarray:
     return cv2.GaussianBlur(weight, (0, 0), max(size * 0.01, 0.5))
 
 
-def eye_tile(model, slot: str, size: int, iris: np.ndarray, sclera: np.ndarray) -> np.ndarray:
-    """An eyeball layer painted by angle from the eye's forward axis: pupil, iris, then sclera.
+IRIS_RADIUS_IOD = 0.092  # iris radius / inter-ocular distance of an average adult (5.9 mm / 64 mm)
+
+
+def iris_angle(model, iris_radius_iod: float | None) -> float:
+    """Half-angle (degrees) of the iris seen from the eyeball's centre, for an iris radius given as a fraction of
+    the inter-ocular distance (measured in the photos, pipeline/iris.py) on this model's eyeballs."""
+    left, right = (model.vertices[model.regions[r]] for r in ("eyeball_left", "eyeball_right"))
+    iod = float(np.linalg.norm(left.mean(0) - right.mean(0)))
+    radius = float(np.linalg.norm(left - left.mean(0), axis=1).max())
+    ratio = IRIS_RADIUS_IOD if iris_radius_iod is None else float(np.clip(iris_radius_iod, 0.07, 0.12))
+    return float(np.degrees(np.arcsin(np.clip(ratio * iod / radius, 0.2, 0.75))))
+
+
+def eye_tile(model, slot: str, size: int, iris: np.ndarray, sclera: np.ndarray,
+             iris_radius_iod: float | None = None) -> np.ndarray:
+    """An eyeball layer painted by angle from the eye's forward axis: pupil, iris with a darker limbal ring, sclera.
 
     Both of ICT's eyeball layers get the painting: the outer (sclera) layer is what an opaque material shows.
     """
@@ -63,19 +77,25 @@ def eye_tile(model, slot: str, size: int, iris: np.ndarray, sclera: np.ndarray) 
     geometry = tile_geometry(model, slot, size)
     points = (model.vertices[geometry.corners.numpy()] * geometry.bary.numpy()[..., None]).sum(1)
     image = np.broadcast_to(sclera, (size * size, 3)).copy()
+    outer = iris_angle(model, iris_radius_iod)
+    pupil = 0.38 * outer
     for region in ("eyeball_left", "eyeball_right"):
         centre = model.vertices[model.regions[region]].mean(0)
         mine = np.sign(points[:, 0]) == np.sign(centre[0])
         direction = points[mine] - centre
-        angle = np.degrees(np.arccos(np.clip(direction[:, 2] / np.linalg.norm(direction, axis=1), -1, 1)))
-        colour = np.where(angle[:, None] < 9.0, 0.03, np.where(angle[:, None] < 24.0,
-                                                                 iris * (1.15 - angle[:, None] / 60.0), sclera))
+        angle = np.degrees(np.arccos(np.clip(direction[:, 2] / np.linalg.norm(direction, axis=1), -1, 1)))[:, None]
+        # Smooth steps (about a degree wide) instead of hard rings: no aliasing crescent at the iris edge.
+        in_iris = np.clip((outer - angle) / 1.5 + 0.5, 0.0, 1.0)
+        in_pupil = np.clip((pupil - angle) / 1.0 + 0.5, 0.0, 1.0)
+        limbus = np.clip((angle - 0.8 * outer) / (0.2 * outer), 0.0, 1.0)  # the iris darkens towards its rim
+        iris_colour = iris * (1.1 - 0.45 * limbus)
+        colour = sclera * (1 - in_iris) + (iris_colour * (1 - in_pupil) + 0.03 * in_pupil) * in_iris
         image[geometry.texel.numpy()[mine]] = colour
     return image.reshape(size, size, 3)
 
 
-def procedural_tiles(model, size: int, skin: np.ndarray, iris: np.ndarray,
-                     sclera: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def procedural_tiles(model, size: int, skin: np.ndarray, iris: np.ndarray, sclera: np.ndarray | None = None,
+                     iris_radius_iod: float | None = None) -> dict[str, np.ndarray]:
     """Plausible colours for the parts photos rarely show: mouth interior, eyes, lashes and eye overlays.
 
     ``sclera`` is the measured white of the eye (pipeline/iris.py); a slightly warm off-white when not measured.
@@ -85,8 +105,8 @@ def procedural_tiles(model, size: int, skin: np.ndarray, iris: np.ndarray,
     return {
         "gums": np.broadcast_to(np.array([0.62, 0.27, 0.27]) * gradient, (size, size, 3)),
         "teeth": np.broadcast_to(np.array([0.93, 0.9, 0.82]) * gradient, (size, size, 3)),
-        "sclera": eye_tile(model, "sclera", size, iris, sclera),
-        "iris": eye_tile(model, "iris", size, iris, sclera),
+        "sclera": eye_tile(model, "sclera", size, iris, sclera, iris_radius_iod),
+        "iris": eye_tile(model, "iris", size, iris, sclera, iris_radius_iod),
         "lacrimal": np.broadcast_to(np.array([0.85, 0.72, 0.72]), (size, size, 3)),
         "eyelashes": np.broadcast_to(np.array([0.07, 0.05, 0.045]), (size, size, 3)),
         "occlusion": np.broadcast_to(skin * 0.7, (size, size, 3)),
@@ -123,8 +143,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, skin_tile: int = 2048, *,
-               sclera_colour: np.ndarray | None = None, scalp_colour: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray, dict]:
+               sclera_colour: np.ndarray | None = None, scalp_colour: np.ndarray | None = None,
+               iris_radius_iod: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Albedo (S,S,3) uint8, coverage (S,S) uint8 and coverage figures; S = 2 × ``skin_tile``.
 
     The skin tiles are fused at the fusion's own resolution and resampled to ``skin_tile`` (2048² by default).
@@ -151,7 +171,7 @@ def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, ski
     iris = iris_colour if iris_colour is not None else np.array([0.35, 0.25, 0.18], np.float32)
     sclera = np.asarray(sclera_colour, np.float32) if sclera_colour is not None else None
     for name, image in procedural_tiles(fusion.model, tile // 2, skin, np.asarray(iris, np.float32),
-                                        sclera).items():
+                                        sclera, iris_radius_iod).items():
         rows, cols = slot_pixels(SLOTS[name], size)
         albedo[rows, cols] = _to_uint8(image)
     figures["skin_tone"] = [round(float(c), 4) for c in skin]

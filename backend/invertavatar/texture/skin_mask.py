@@ -40,6 +40,9 @@ SKIN_PATCHES = (
     (200, 199, 175), (421, 200, 199), (201, 200, 199),  # chin
     (109, 10, 151), (151, 338, 10),  # mid forehead (below a fringe this is hair: the robust fit discards it)
 )
+# The forehead above the brows, where a fringe lies on skin: the oval's upper arc, then back along the brows.
+FOREHEAD = np.array([21, 54, 103, 67, 109, 10, 338, 297, 332, 284, 251, 300, 293, 334, 296, 336, 107, 66, 105, 63,
+                     70])
 JAW = np.array([234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323,
                 454])
 
@@ -110,6 +113,38 @@ def colour_likelihood(lab: np.ndarray, mean: np.ndarray, inverse: np.ndarray, li
     return (chroma * light).astype(np.float32)
 
 
+def _gaussian(pixels: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean, inverse covariance and log-determinant of a robust 3-D Lab Gaussian."""
+    mean = np.median(pixels, axis=0)
+    cov = np.cov((pixels - mean).T) + np.diag(floor)
+    sign, logdet = np.linalg.slogdet(cov)
+    return mean, np.linalg.inv(cov), float(logdet)
+
+
+def hair_contrast(lab: np.ndarray, skin_pixels: np.ndarray, hair_pixels: np.ndarray) -> np.ndarray | None:
+    """(h, w) in [0, 1]: how much more a pixel looks like the face's skin than like the hair above the forehead.
+
+    ``hair_pixels`` are sampled in a band above the forehead: hair, a hat, or the background behind a bald head.
+    ``None`` when that band looks like the skin itself (a bald head against a skin-coloured wall), or is too
+    small to fit: then the contrast says nothing.
+    """
+    if len(hair_pixels) < 30 or len(skin_pixels) < 30:
+        return None
+    floor = np.array([9.0, 4.0, 4.0])
+    skin = _gaussian(skin_pixels, floor)
+    hair = _gaussian(hair_pixels, floor)
+    delta = hair[0] - skin[0]
+    if float(delta @ skin[1] @ delta) < 2.5 ** 2:
+        return None
+
+    def log_likelihood(model: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
+        d = lab - model[0]
+        return -0.5 * (np.einsum("...i,ij,...j->...", d, model[1], d) + model[2])
+
+    ratio = np.clip(log_likelihood(skin) - log_likelihood(hair), -30.0, 30.0)
+    return (1.0 / (1.0 + np.exp(-ratio))).astype(np.float32)
+
+
 def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
     """The skin mask of one frame, or ``None`` when the landmarks are not MediaPipe's (no contours to use)."""
     if detection.scheme != "mediapipe478" or len(detection.landmarks) < 468:
@@ -140,7 +175,13 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
     down = np.array([0.0, 0.8 * face_height], np.float32)
     neck = _polygon(shape, np.concatenate([jaw, (jaw + down)[::-1]]))
     ring = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.35 * iod)) | 1,) * 2))
-    around = np.clip(np.maximum(neck, ring) - oval, 0, 1)
+    # The ring is for the ears and the sides of the head; above the brows it would only catch hair.
+    up = points[10] - points[152]
+    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    brow_level = float(np.mean(np.concatenate([points[RIGHT_BROW], points[LEFT_BROW]]) @ up))
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    below_brows = (cols * up[0] + rows * up[1]) < brow_level
+    around = np.clip(np.maximum(neck, ring * below_brows) - oval, 0, 1)
 
     lab = _lab(small)
     mean, inverse, skin_lab = skin_colour_model(lab, reference & (1 - holes))
@@ -149,6 +190,22 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
     # Lips are skin texels of their own colour: only the lightness gate (a moustache is dark) applies there.
     lips = np.clip(_polygon(shape, points[OUTER_LIPS]) - mouth, 0, 1)
     lip_light = colour_likelihood(lab, mean, np.zeros((2, 2)), float(skin_lab[0]), 1.0, dark=30.0, bright=25.0)
+    # A fringe is often close to skin in colour; the forehead is evenly lit, so its gate can be strict.
+    forehead = _polygon(shape, points[FOREHEAD]) * oval
+    strict = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 3.0, dark=20.0, bright=35.0)
+    inside = inside * (1 - forehead) + np.minimum(inside, strict) * forehead
+    # ... and where it is not, the hair's own colour (sampled above the forehead) tells it from skin.
+    arc = points[FOREHEAD[:11]]
+    band = _polygon(shape, np.concatenate([arc + 0.08 * face_height * up, (arc + 0.2 * face_height * up)[::-1]]))
+    # Only the band's pixels that do not already pass as skin: a high hairline leaves forehead skin in the band.
+    contrast = hair_contrast(lab, lab[(reference & (1 - holes)) > 0], lab[(band > 0) & (strict < 0.5)])
+    if contrast is not None:
+        # On the forehead only: lower down, shaded skin can look more like dark hair than like lit skin.
+        skin_not_hair = np.clip((contrast - 0.1) / 0.4, 0.0, 1.0)
+        inside = inside * (1 - forehead + forehead * skin_not_hair)
+        # A high forehead continues above the landmarks' oval; with a hair model to stop at the hairline, keep it.
+        crown = np.clip(_polygon(shape, np.concatenate([arc, (arc + 0.12 * face_height * up)[::-1]])) - oval, 0, 1)
+        around = np.maximum(around, crown * strict * skin_not_hair)
     mask = np.maximum(inside * oval * (1 - holes), lip_light * lips) + outside * around
     # Keep only skin connected to the face: a skin-coloured background patch beside the head is not the neck.
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
