@@ -30,7 +30,10 @@ def build_material(name: str, textures: dict[str, Path]) -> bpy.types.Material:
     albedo.location = (-400, 300)
     links.new(albedo.outputs["Color"], bsdf.inputs["Base Color"])
     nodes.active = albedo
-    extra = (("coverage", "Coverage", True), ("neural_baked", "Neural bake", False))
+    # The as-photographed texture (shading baked in) is kept for reference; Base Color takes the de-lit albedo so
+    # the head is lit by Blender's lights, not the photo's.
+    extra = (("coverage", "Coverage", True), ("neural_baked", "Neural bake", False),
+             ("photographed", "As photographed", False))
     for row, (key, label, non_color) in enumerate(extra):
         if key in textures:
             node = nodes.new("ShaderNodeTexImage")
@@ -41,8 +44,10 @@ def build_material(name: str, textures: dict[str, Path]) -> bpy.types.Material:
 
 
 # The head model's thin shells over the eyes (shadow, tear film, blend) are see-through layers meant for a shader
-# with transparency; drawn opaque with the skin texture they would cover the eyes.
-OVERLAY_PARTS = ("M_EyeOcclusion", "M_LacrimalFluid", "M_EyeBlend")
+# with transparency; drawn opaque with the skin texture they would cover the eyes. The eyelash cards are left out
+# the same way: drawn as opaque cards they read as a thick black eyeliner. The material's alpha is 0, which the
+# glTF exporter writes as alphaMode MASK with a base-colour alpha of 0 and the FBX exporter as Opacity 0.
+OVERLAY_PARTS = ("M_EyeOcclusion", "M_LacrimalFluid", "M_EyeBlend", "M_EyeLashes")
 
 
 def assign_overlay_material(mesh: bpy.types.Mesh, bundle, name: str) -> bpy.types.Material | None:
