@@ -54,7 +54,7 @@ def markdown_table(rows: list, summary: dict) -> str:
         forms = "+".join(r.form for r in items)
         ok = "yes" if all(r.ok for r in items) else "**NO**"
         lines.append(f"| {fixture} | `{tensor}` | {forms} | {max(r.max_abs_error for r in items):.2e} | "
-                     f"{worst.tolerance} | {worst.worst_ratio:.3f} | {ok} |")
+                     f"{worst.tolerance.replace('|', chr(92) + '|')} | {worst.worst_ratio:.3f} | {ok} |")
     return "\n".join(lines) + "\n"
 
 
