@@ -68,6 +68,9 @@ class INVERTAVATAR_PG_scene(bpy.types.PropertyGroup):
     animate_on_import: BoolProperty(name="Key the clip's performance",
                                     description="When the input is a clip, key its expressions and head pose",
                                     default=True)
+    accept_any_face: BoolProperty(name="Accept any face",
+                                  description="Build even from a face the backend does not take for a human's "
+                                              "(e.g. an animal); the avatar's bundle says so", default=False)
 
 
 class INVERTAVATAR_PG_job(bpy.types.PropertyGroup):

@@ -59,8 +59,11 @@ class _JobFlow:
 
     def _options(self, context: bpy.types.Context) -> dict:
         props = context.scene.invertavatar
-        return {"mode": props.mode, "head_model": props.head_model, "every": props.every,
-                "max_frames": props.max_frames}
+        options = {"mode": props.mode, "head_model": props.head_model, "every": props.every,
+                   "max_frames": props.max_frames}
+        if props.accept_any_face:  # only when asked: older backends do not know the option
+            options["accept_any_face"] = True
+        return options
 
     def _build(self, context: bpy.types.Context, runner: JobRunner, bundle_dir: Path) -> str:
         raise NotImplementedError

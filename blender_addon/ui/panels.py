@@ -65,6 +65,7 @@ class INVERTAVATAR_PT_reconstruct(_Sidebar, bpy.types.Panel):
         row.prop(props, "every")
         row.prop(props, "max_frames")
         layout.prop(props, "animate_on_import")
+        layout.prop(props, "accept_any_face")
         if job.running:
             layout.progress(factor=job.progress, type="BAR", text=f"{job.stage}: {job.progress:.0%}")
             layout.operator("invertavatar.cancel", icon="CANCEL")

@@ -75,3 +75,18 @@ def test_a_refused_face_shows_the_error_and_its_hint(scene, ict_bundle_dir):
     job = bpy.context.window_manager.invertavatar
     assert job.status_is_error and not job.running
     assert "does not show a human face" in job.status and "--accept-any-face" in job.status
+
+
+def test_accept_any_face_is_sent_only_when_ticked(scene, ict_bundle_dir):
+    bpy, prefs = scene
+    props = bpy.context.scene.invertavatar
+    with StubBackend(ict_bundle_dir) as stub:
+        prefs.remote_url = stub.url
+        assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
+        props.accept_any_face = True
+        try:
+            assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
+        finally:
+            props.accept_any_face = False
+    assert b"accept_any_face" not in stub.uploads[0]["body"]
+    assert b'"accept_any_face": true' in stub.uploads[1]["body"]
