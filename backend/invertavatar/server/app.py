@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,7 +19,7 @@ from .auth import host_allowed, is_loopback_host, token_matches
 from .config import ServerConfig
 from .errors import ApiError, ErrorResponses, error_response, install_error_handlers
 from .health import health
-from .schemas import ID_PATTERN, Health, Job, JobAccepted, JobOptions, RenderRequest
+from .schemas import ID_PATTERN, AnimateRequest, Health, Job, JobAccepted, JobOptions, RenderRequest
 from .service import Service, job_json
 from .worker import Runner, pipeline_runner
 from .zipstream import iter_zip
@@ -164,6 +164,22 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
         `textures/neural_baked.png`); a job like any other, which replaces the avatar's bundle when done."""
         job = service.create_bake_job(avatar_id)
         return {"job_id": job.id, "state": job.state}
+
+    @app.post("/v1/avatars/{avatar_id}/animate", status_code=202, response_model=JobAccepted, dependencies=auth,
+              tags=["avatars"], responses=ErrorResponses(400, 401, 404, 409, 422, 503))
+    def animate(avatar_id: AvatarId, body: AnimateRequest) -> dict[str, Any]:
+        """Reenactment as a job: the avatar rendered for every frame of a performance (tracks.json content, e.g.
+        the Blender scene's keys) with either renderer, encoded as MP4; fetch it from `/v1/jobs/{id}/video`."""
+        job = service.create_animate_job(avatar_id, body)
+        return {"job_id": job.id, "state": job.state}
+
+    @app.get("/v1/jobs/{job_id}/video", dependencies=auth, tags=["jobs"], response_class=FileResponse,
+             responses={200: {"content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "The reenactment video of a finished animate job."},
+                        **ErrorResponses(400, 401, 404, 422)})
+    def get_video(job_id: JobId) -> FileResponse:
+        """The MP4 of a finished `animate` job."""
+        return FileResponse(service.video(job_id), media_type="video/mp4", filename=f"{job_id}.mp4")
 
     @app.delete("/v1/avatars/{avatar_id}", status_code=204, dependencies=auth, tags=["avatars"],
                 response_class=Response, responses=ErrorResponses(400, 401, 404, 409, 422))

@@ -165,3 +165,27 @@ class RenderRequest(BaseModel):
         if not math.isfinite(norm) or norm < 1e-6:
             raise ValueError("head_rotation must be a non-zero quaternion [w, x, y, z]")
         return [v / norm for v in value]
+
+
+class AnimateRequest(BaseModel):
+    """`POST /v1/avatars/{id}/animate`: render the avatar for every frame of a performance into a video (a job).
+    The performance is tracks.json's content (docs/bundle-format.md), e.g. the Blender scene's keyed frames."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    tracks: dict = Field(description="A tracks.json object: `fps`, `arkit_names` and `frames` (each with `index`, "
+                                     "`arkit`, and optionally `head_rotation`, `head_translation`, `gaze`).")
+    renderer: Literal["albedo", "neural"] | None = Field(None, description="Default: as for renders.")
+    size: int = Field(512, ge=16, le=2048, description="Side of the avatar picture in pixels.")
+    fps: float | None = Field(None, gt=0, le=240, description="Frame rate (default: the tracks').")
+    neural_resolution: int | None = Field(None, ge=4, le=512)
+
+    @field_validator("tracks")
+    @classmethod
+    def _has_frames(cls, value: dict) -> dict:
+        frames = value.get("frames")
+        if not isinstance(frames, list) or not frames or len(frames) > 100000:
+            raise ValueError("tracks needs a non-empty `frames` list (at most 100000 frames)")
+        if not all(isinstance(f, dict) and isinstance(f.get("arkit"), list) and "index" in f for f in frames):
+            raise ValueError("every frame needs `index` and an `arkit` list")
+        return value

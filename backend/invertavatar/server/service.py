@@ -24,7 +24,7 @@ from .cleanup import clean_storage
 from .config import ServerConfig
 from .errors import ApiError
 from .preview import PreviewRenderer
-from .schemas import ID_PATTERN, JobOptions, RenderRequest
+from .schemas import ID_PATTERN, AnimateRequest, JobOptions, RenderRequest
 from .store import FINAL_STATES, JobRecord, Store
 from .uploads import Limits, receive_multipart, type_uploads
 from .worker import Runner, Worker, pipeline_runner
@@ -127,6 +127,46 @@ class Service:
             raise
         log.info("job %s queued (neural bake of avatar %s)", job_id, avatar_id)
         return job
+
+    def create_animate_job(self, avatar_id: str, request: "AnimateRequest") -> JobRecord:
+        """Queue a reenactment of an avatar for the performance in ``request``; the video is the job's result."""
+        import json as _json
+
+        from invertavatar.errors import InvertAvatarError
+        from invertavatar.io.bundle import read_bundle
+        from invertavatar.renderers import choose_renderer
+
+        folder = self._require_avatar(avatar_id)
+        try:
+            choose_renderer(read_bundle(folder), request.renderer)  # refuse neural on a fit-only avatar now
+        except InvertAvatarError as exc:
+            raise ApiError.from_pipeline(409, exc) from exc
+        self.worker.check_capacity()
+        job_id = uuid.uuid4().hex
+        inputs = self.config.jobs_dir / job_id / "inputs" / "tracks"
+        inputs.mkdir(parents=True)
+        (inputs / "tracks.json").write_text(_json.dumps(request.tracks))
+        options = {"task": "animate", **request.model_dump(exclude={"tracks"}, exclude_none=True)}
+        options["side_by_side"] = False
+        job = self.store.create_job(job_id, options, avatar_id, refine=True)
+        try:
+            self.worker.submit(job_id)
+        except ApiError:
+            self.store.delete_job(job_id)
+            shutil.rmtree(self.config.jobs_dir / job_id, ignore_errors=True)
+            raise
+        log.info("job %s queued (reenactment of avatar %s, %d frames)", job_id, avatar_id,
+                 len(request.tracks["frames"]))
+        return job
+
+    def video(self, job_id: str) -> Path:
+        """The finished video of an ``animate`` job."""
+        job = self.job(job_id)
+        path = self.worker.video(job_id)
+        if job.options.get("task") != "animate" or not path.is_file():
+            raise ApiError(404, "video_not_found", f"Job {job_id} has no video (yet).",
+                           "Only finished animate jobs have one; poll the job until it is done.")
+        return path
 
     def job(self, job_id: str) -> JobRecord:
         job = self.store.get_job(job_id)

@@ -49,15 +49,27 @@ def pipeline_runner(item: WorkItem, progress: Progress, cancel: threading.Event)
     """The real runner: ``invertavatar.pipeline.run_job`` (or, for a ``bake`` task, the neural bake of the avatar
     being refined). Imported here so the server starts without torch."""
     options = dict(item.options)
-    if options.pop("task", None) == "bake":
+    task = options.pop("task", None)
+    if task == "bake":
         from invertavatar.pipeline.neural_bake import bake_bundle
 
         return bake_bundle(item.refine, item.output, progress, cancel)
+    if task == "animate":
+        from invertavatar.renderers.reenact import animate
+
+        result = animate(item.refine, item.inputs[0], video_path(item.output), progress=progress, cancel=cancel,
+                         **options)
+        return {"frames": result.frames, "renderer": result.renderer, "fps": result.fps}
     from invertavatar.pipeline import JobSpec, run_job
 
     spec = JobSpec(inputs=item.inputs, output=item.output, refine=item.refine, **options)
     result = run_job(spec, progress=progress, cancel=cancel)
     return result.manifest
+
+
+def video_path(output: Path) -> Path:
+    """Where an ``animate`` job's runner writes its video (beside the unused bundle path of the job)."""
+    return output.with_name("animation.mp4")
 
 
 def folder_size(path: Path) -> int:
@@ -91,6 +103,14 @@ class Worker:
 
     def avatar_dir(self, avatar_id: str) -> Path:
         return self.config.avatars_dir / f"{avatar_id}.avatar"
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.config.data_dir / "videos"
+
+    def video(self, job_id: str) -> Path:
+        """The reenactment video of an ``animate`` job (once it is done)."""
+        return self.videos_dir / f"{job_id}.mp4"
 
     # control ----------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -196,7 +216,12 @@ class Worker:
                                    self._progress_writer(job_id), cancel)
             if cancel.is_set():
                 raise CancelledError()
-            avatar_id = self._publish(output, job.avatar_id if refine else uuid.uuid4().hex, manifest)
+            if job.options.get("task") == "animate":  # a video, not a new version of the avatar
+                self.videos_dir.mkdir(parents=True, exist_ok=True)
+                video_path(output).replace(self.video(job_id))
+                avatar_id = job.avatar_id
+            else:
+                avatar_id = self._publish(output, job.avatar_id if refine else uuid.uuid4().hex, manifest)
         except CancelledError as exc:
             if self._stopping:  # the service is shutting down; the owner did not ask for this
                 self.store.set_state(job_id, FAILED, INTERRUPTED["message"], error=INTERRUPTED)

@@ -103,3 +103,43 @@ def test_bake_job_replaces_the_bundle_with_a_baked_one(api):
     assert read_bundle(folder).neural_baked is not None
     # The renders still work on the new bundle (the preview cache follows the folder's identity).
     assert _post(client, ids["neural"]).headers["x-invertavatar-renderer"] == "neural"
+
+
+def _wait(client, job_id, timeout=120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not end")
+
+
+def test_animate_job_renders_a_video_of_every_frame(api, tmp_path):
+    import av
+
+    from invertavatar.headmodel.arkit import ARKIT_NAMES
+
+    client, ids = api
+    frames = [{"index": i, "arkit": [0.1 * i] * 52, "head_rotation": [1, 0, 0.05 * i, 0]} for i in range(4)]
+    tracks = {"fps": 12, "arkit_names": list(ARKIT_NAMES), "frames": frames}
+    refused = client.post(f"/v1/avatars/{ids['fit']}/animate", json={"tracks": tracks, "renderer": "neural"},
+                          headers=AUTH)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_neural_state"
+    bad = client.post(f"/v1/avatars/{ids['fit']}/animate", json={"tracks": {"frames": []}}, headers=AUTH)
+    assert bad.status_code == 422
+    accepted = client.post(f"/v1/avatars/{ids['fit']}/animate", json={"tracks": tracks, "size": 48}, headers=AUTH)
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["job_id"]
+    assert client.get(f"/v1/jobs/{job_id}/video", headers=AUTH).status_code in (404, 200)
+    job = _wait(client, job_id)
+    assert job["state"] == "done" and job["avatar_id"] == ids["fit"], job
+    response = client.get(f"/v1/jobs/{job_id}/video", headers=AUTH)
+    assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
+    path = tmp_path / "v.mp4"
+    path.write_bytes(response.content)
+    with av.open(str(path)) as container:
+        assert len(list(container.decode(video=0))) == 4
+    assert read_bundle(client.app.state.service.worker.avatar_dir(ids["fit"])).manifest["mode"] == "fit"
