@@ -201,19 +201,21 @@ class BackendClient:
 
     def download_bundle(self, avatar_id: str, dest: Path) -> Path:
         """``GET /v1/avatars/{id}/bundle`` streamed to ``dest`` (a zip); written to a temp name, then renamed."""
-        dest = Path(dest)
+        return self._download(f"/v1/avatars/{quote(avatar_id)}/bundle", Path(dest), "application/zip",
+                              "the avatar bundle")
+
+    def _download(self, path: str, dest: Path, accept: str, what: str) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".part")
-        response, conn = self._request("GET", f"/v1/avatars/{quote(avatar_id)}/bundle",
-                                       headers={"Accept": "application/zip"})
+        response, conn = self._request("GET", path, headers={"Accept": accept})
         try:
             with open(partial, "wb") as handle:
                 while chunk := response.read(_CHUNK):
                     handle.write(chunk)
         except (OSError, http.client.HTTPException) as exc:
             partial.unlink(missing_ok=True)
-            raise AddonError(E.BACKEND_DOWN, f"Downloading the avatar bundle failed ({exc}).",
-                             "Check disk space and the connection, then import again.") from exc
+            raise AddonError(E.BACKEND_DOWN, f"Downloading {what} failed ({exc}).",
+                             "Check disk space and the connection, then try again.") from exc
         finally:
             conn.close()
         os.replace(partial, dest)
@@ -235,6 +237,14 @@ class BackendClient:
             return response.read(), response.getheader("X-InvertAvatar-Renderer") or "albedo"
         finally:
             conn.close()
+
+    def animate(self, avatar_id: str, request: dict) -> str:
+        """``POST /v1/avatars/{id}/animate`` (``tracks`` + options, docs/api.md); returns the job id."""
+        return str(self._json("POST", f"/v1/avatars/{quote(avatar_id)}/animate", request)["job_id"])
+
+    def download_video(self, job_id: str, dest: Path) -> Path:
+        """``GET /v1/jobs/{id}/video`` streamed to ``dest`` (temp name, then renamed)."""
+        return self._download(f"/v1/jobs/{quote(job_id)}/video", Path(dest), "video/mp4", "the video")
 
     def bake(self, avatar_id: str) -> str:
         """``POST /v1/avatars/{id}/bake``: queue the neural bake of a neural avatar; returns the job id."""

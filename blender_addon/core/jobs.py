@@ -109,6 +109,10 @@ class JobRunner:
         self._avatar_id = str(status.get("avatar_id") or "")
         if not self._avatar_id:
             raise AddonError(E.BAD_RESPONSE, "The job finished without an avatar id.", "Check the backend log.")
+        return self._fetch(emit)
+
+    def _fetch(self, emit: Callable[[JobEvent], None]) -> Path:
+        """Download and unpack the finished job's bundle."""
         emit(JobEvent("progress", "download", 1.0, "Downloading the avatar", self.job_id, self._avatar_id))
         zip_path = self.client.download_bundle(self._avatar_id, self.work_dir / f"{self._avatar_id}.zip")
         bundle_dir = self.work_dir / f"{self._avatar_id}.avatar"
@@ -179,3 +183,17 @@ class BakeRunner(JobRunner):
 
     def _submit(self) -> str:
         return self.client.bake(self.refine_avatar_id or "")
+
+
+class AnimationRunner(JobRunner):
+    """A reenactment on the backend: the scene's performance (``options`` = the animate request) in, a video out.
+
+    ``run`` returns the downloaded MP4 instead of a bundle folder.
+    """
+
+    def _submit(self) -> str:
+        return self.client.animate(self.refine_avatar_id or "", self.options)
+
+    def _fetch(self, emit: Callable[[JobEvent], None]) -> Path:
+        emit(JobEvent("progress", "download", 1.0, "Downloading the video", self.job_id, self._avatar_id))
+        return self.client.download_video(self.job_id, self.work_dir / f"{self.job_id}.mp4")

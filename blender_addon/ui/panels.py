@@ -131,6 +131,7 @@ class INVERTAVATAR_PT_animate(_Sidebar, bpy.types.Panel):
         layout.label(text="Uses the clip in the Input list")
         layout.operator("invertavatar.animate", icon="ARMATURE_DATA")
         layout.operator("invertavatar.apply_tracks", icon="FILE")
+        layout.operator("invertavatar.render_animation_backend", icon="RENDER_ANIMATION")
         layout.label(text=f"Scene: {context.scene.render.fps / context.scene.render.fps_base:.3g} fps, "
                           f"frames {context.scene.frame_start}–{context.scene.frame_end}")
 

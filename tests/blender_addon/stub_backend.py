@@ -45,6 +45,7 @@ class StubBackend:
         self.render_requests: list[dict] = []
         self.cancel_requests: list[str] = []
         self.bake_requests: list[str] = []
+        self.animate_requests: list[dict] = []
         self.render_top, self.render_bottom = (255, 128, 0), (0, 64, 255)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -125,6 +126,8 @@ class StubBackend:
                         stub._advance(job)
                         return self._json(200, {k: job.get(k) for k in ("state", "stage", "progress", "message",
                                                                          "avatar_id", "error")} | {"job_id": job["id"]})
+                if parts[:2] == ["v1", "jobs"] and len(parts) == 4 and parts[3] == "video":
+                    return self._send(200, b"\x00\x00\x00\x18ftypmp42stub-video", "video/mp4")
                 if parts[:2] == ["v1", "avatars"] and len(parts) == 4 and parts[3] == "bundle":
                     return self._send(200, stub._bundle_zip(), "application/zip")
                 return self._json(404, {"error": {"code": "not_found", "message": "Unknown path", "hint": ""}})
@@ -142,8 +145,11 @@ class StubBackend:
                         stub.jobs[job_id] = {"id": job_id, "state": "queued", "stage": "", "progress": 0.0,
                                              "message": "Queued", "avatar_id": None, "error": None, "polls": 0}
                     return self._json(202, {"job_id": job_id, "state": "queued"})
-                if parts[:2] == ["v1", "avatars"] and len(parts) == 4 and parts[3] == "bake":
-                    stub.bake_requests.append(parts[2])
+                if parts[:2] == ["v1", "avatars"] and len(parts) == 4 and parts[3] in ("bake", "animate"):
+                    if parts[3] == "bake":
+                        stub.bake_requests.append(parts[2])
+                    else:
+                        stub.animate_requests.append(json.loads(body))
                     with stub._lock:
                         job_id = f"job{len(stub.jobs) + 1}"
                         stub.jobs[job_id] = {"id": job_id, "state": "queued", "stage": "", "progress": 0.0,

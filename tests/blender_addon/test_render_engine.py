@@ -213,3 +213,24 @@ def test_bake_button_runs_the_backend_bake_and_shows_it(clean_scene, ict_bundle_
     assert head.invertavatar.texture_source == "NEURAL" and _base_colour_image(material) == "Neural bake"
     image = material.node_tree.nodes["Neural bake"].image
     assert tuple(image.size) == (64, 64)
+
+
+def test_render_animation_on_backend_sends_the_frame_range(clean_scene, ict_bundle_dir, tmp_path):
+    bpy = clean_scene
+    with StubBackend(ict_bundle_dir) as stub:
+        prefs, head = _setup(bpy, stub, ict_bundle_dir)
+        scene = bpy.context.scene
+        scene.frame_start, scene.frame_end = 3, 7
+        scene.invertavatar.renderer = "ALBEDO"
+        scene.render.filepath = str(tmp_path / "out" / "shot")
+        try:
+            assert bpy.ops.invertavatar.render_animation_backend() == {"FINISHED"}, \
+                bpy.context.window_manager.invertavatar.status
+        finally:
+            prefs.backend_mode, prefs.token = "LOCAL", ""
+        request = stub.animate_requests[-1]
+    tracks = json.loads((ict_bundle_dir / "tracks.json").read_text())
+    assert [f["index"] for f in request["tracks"]["frames"]] == [3, 4, 5, 6, 7]
+    assert request["renderer"] == "albedo" and request["size"] == 48
+    np.testing.assert_allclose(request["tracks"]["frames"][0]["arkit"], tracks["frames"][2]["arkit"], atol=1e-5)
+    assert (tmp_path / "out" / "shot.mp4").read_bytes().startswith(b"\x00\x00\x00\x18ftyp")
