@@ -1,6 +1,6 @@
 """Blender cameras (scene camera or viewport) as the backend's pinhole camera in the avatar's frame.
 
-The backend wants OpenCV conventions in its own axes (docs/api.md, ``RenderCamera``): ``x_cam = R @ x + t`` with
+The backend wants OpenCV conventions in its own axes (docs/server.md, ``RenderCamera``): ``x_cam = R @ x + t`` with
 x right, y down, z forward, and ``K`` in pixels with pixel centres at +0.5. Blender cameras look down their −Z
 with +Y up, and Blender's world is Z-up; the avatar's mesh holds backend data turned by ``axes.BACKEND_TO_BLENDER``.
 Intrinsics come from Blender's own projection matrix (``Object.calc_matrix_camera`` or the viewport's

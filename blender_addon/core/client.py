@@ -226,7 +226,7 @@ class BackendClient:
         """``POST /v1/avatars/{id}/render``; returns the PNG bytes and the renderer that drew them.
 
         ``extra`` are further request fields (``renderer``, ``camera``, ``gaze``, ``head_translation``,
-        ``neural_resolution``, ``background``; docs/api.md); ``None`` values are left out.
+        ``neural_resolution``, ``background``; docs/server.md); ``None`` values are left out.
         """
         payload = {"arkit": arkit, "head_rotation": list(head_rotation), "width": int(width), "height": int(height)}
         payload.update({k: v for k, v in extra.items() if v is not None})
@@ -239,7 +239,7 @@ class BackendClient:
             conn.close()
 
     def animate(self, avatar_id: str, request: dict) -> str:
-        """``POST /v1/avatars/{id}/animate`` (``tracks`` + options, docs/api.md); returns the job id."""
+        """``POST /v1/avatars/{id}/animate`` (``tracks`` + options, docs/server.md); returns the job id."""
         return str(self._json("POST", f"/v1/avatars/{quote(avatar_id)}/animate", request)["job_id"])
 
     def download_video(self, job_id: str, dest: Path) -> Path:

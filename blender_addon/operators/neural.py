@@ -22,7 +22,25 @@ from ..scene.material import replace_neural_bake
 from .reconstruct import _JobFlow
 
 
-class INVERTAVATAR_OT_bake_neural(_JobFlow, bpy.types.Operator):
+class _AvatarJob(_JobFlow):
+    """A backend job on the selected backend-made avatar, without an upload."""
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        head, _ = find_avatar(context.active_object)
+        return (head is not None and bool(head.invertavatar.avatar_id)
+                and not context.window_manager.invertavatar.running)
+
+    def _inputs(self, context: bpy.types.Context) -> list[Path]:
+        return []
+
+    def _refine_id(self, context: bpy.types.Context) -> str | None:
+        head, _ = find_avatar(context.active_object)
+        self._head = head.name
+        return head.invertavatar.avatar_id
+
+
+class INVERTAVATAR_OT_bake_neural(_AvatarJob, bpy.types.Operator):
     """Render the neural avatar from views around the head and fuse them into its UV texture"""
 
     bl_idname = "invertavatar.bake_neural"
@@ -34,16 +52,7 @@ class INVERTAVATAR_OT_bake_neural(_JobFlow, bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         head, _ = find_avatar(context.active_object)
-        return (head is not None and bool(head.invertavatar.avatar_id) and head.invertavatar.mode == "neural"
-                and not context.window_manager.invertavatar.running)
-
-    def _inputs(self, context: bpy.types.Context) -> list[Path]:
-        return []
-
-    def _refine_id(self, context: bpy.types.Context) -> str | None:
-        head, _ = find_avatar(context.active_object)
-        self._head = head.name
-        return head.invertavatar.avatar_id
+        return super().poll(context) and head.invertavatar.mode == "neural"
 
     def _build(self, context: bpy.types.Context, runner: JobRunner, bundle_dir: Path) -> str:
         bundle = read_bundle(bundle_dir)
@@ -87,7 +96,7 @@ def animation_output(scene: bpy.types.Scene) -> Path:
     return path if path.suffix.lower() == ".mp4" else path.with_name(path.name + ".mp4")
 
 
-class INVERTAVATAR_OT_render_animation_backend(_JobFlow, bpy.types.Operator):
+class INVERTAVATAR_OT_render_animation_backend(_AvatarJob, bpy.types.Operator):
     """Render the scene's frame range on the backend as one job and save the video"""
 
     bl_idname = "invertavatar.render_animation_backend"
@@ -96,20 +105,6 @@ class INVERTAVATAR_OT_render_animation_backend(_JobFlow, bpy.types.Operator):
                       "frame with the chosen renderer (portrait framing) and returns one MP4, saved at the output "
                       "path (Esc cancels)")
     runner_class = AnimationRunner
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        head, _ = find_avatar(context.active_object)
-        return (head is not None and bool(head.invertavatar.avatar_id)
-                and not context.window_manager.invertavatar.running)
-
-    def _inputs(self, context: bpy.types.Context) -> list[Path]:
-        return []
-
-    def _refine_id(self, context: bpy.types.Context) -> str | None:
-        head, _ = find_avatar(context.active_object)
-        self._head = head.name
-        return head.invertavatar.avatar_id
 
     def _options(self, context: bpy.types.Context) -> dict:
         from ..render_engine import RENDERERS

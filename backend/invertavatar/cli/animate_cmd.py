@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from pathlib import Path
 
 
@@ -29,28 +27,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from ..errors import InvertAvatarError
     from ..renderers.reenact import animate
+    from .progress import progress_and_cancel
 
     if args.output.exists() and not args.force:
         raise InvertAvatarError("output_exists", f"{args.output} already exists.", "Choose another name or --force.")
-    cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C cancels cleanly
-    bar = tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}] {postfix}")
-
-    def progress(stage: str, fraction: float, message: str) -> None:
-        bar.n = round(fraction * 100, 1)
-        bar.set_description(stage)
-        bar.set_postfix_str(message, refresh=False)
-        bar.refresh()
-
-    try:
+    with progress_and_cancel() as (progress, cancel):
         result = animate(args.avatar, args.drive, args.output, args.renderer, args.size, args.side_by_side,
                          args.fps, args.neural_resolution, progress, cancel)
-    finally:
-        bar.close()
-        signal.signal(signal.SIGINT, previous)
     print(f"wrote {result.output.resolve()}: {result.frames} frames at {result.fps:g} fps, {result.renderer} renderer")
     return 0

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import tempfile
-import threading
 from pathlib import Path
 
 from ..pipeline import JobSpec, run_job
@@ -53,7 +51,7 @@ def sample_photo(name: str, folder: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from .progress import progress_and_cancel
 
     if not args.inputs and not args.sample:
         raise SystemExit("reconstruct: give input files or --sample NAME")
@@ -64,21 +62,8 @@ def run(args: argparse.Namespace) -> int:
                        every=args.every, max_frames=args.max_frames, multiple_faces=args.multiple_faces,
                        texture_size=args.texture_size, overwrite=args.force,
                        photometric_steps=args.photometric_steps, accept_any_face=args.accept_any_face)
-        cancel = threading.Event()
-        previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())  # Ctrl-C cancels cleanly
-        bar = tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}] {postfix}")
-
-        def progress(stage: str, fraction: float, message: str) -> None:
-            bar.n = round(fraction * 100, 1)
-            bar.set_description(stage)
-            bar.set_postfix_str(message, refresh=False)
-            bar.refresh()
-
-        try:
+        with progress_and_cancel() as (progress, cancel):
             result = run_job(spec, progress, cancel)
-        finally:
-            bar.close()
-            signal.signal(signal.SIGINT, previous)
     for warning in result.warnings:
         print(f"warning: {warning}")
     manifest = result.manifest

@@ -106,6 +106,26 @@ class Service:
                  f", refining avatar {avatar_id}" if avatar_id else "")
         return job
 
+    def _queue_avatar_task(self, avatar_id: str, options: dict[str, Any],
+                           inputs: dict[str, bytes] | None = None) -> JobRecord:
+        """Queue a job that works on an existing avatar without an upload (``options["task"]`` says which);
+        ``inputs`` are small files the service writes for it (e.g. tracks.json)."""
+        self.worker.check_capacity()
+        job_id = uuid.uuid4().hex
+        folder = self.config.jobs_dir / job_id / "inputs" / "task"
+        folder.mkdir(parents=True)
+        for name, data in (inputs or {}).items():
+            (folder / name).write_bytes(data)
+        job = self.store.create_job(job_id, options, avatar_id, refine=True)  # refine: the avatar is in use
+        try:
+            self.worker.submit(job_id)
+        except ApiError:
+            self.store.delete_job(job_id)
+            shutil.rmtree(self.config.jobs_dir / job_id, ignore_errors=True)
+            raise
+        log.info("job %s queued (%s of avatar %s)", job_id, options["task"], avatar_id)
+        return job
+
     def create_bake_job(self, avatar_id: str) -> JobRecord:
         """Queue a neural bake of an existing neural avatar (no upload; the result replaces the avatar's bundle)."""
         from invertavatar.renderers import NEURAL_STATE_FILE
@@ -115,23 +135,10 @@ class Service:
             raise ApiError(409, "no_neural_state", "This avatar was made without the neural inversion, so there is "
                            "no neural avatar to bake.", "Reconstruct it with mode 'neural' (needs the neural "
                            "checkpoints); its texture is then baked as part of the job.")
-        self.worker.check_capacity()
-        job_id = uuid.uuid4().hex
-        (self.config.jobs_dir / job_id / "inputs").mkdir(parents=True)
-        job = self.store.create_job(job_id, {"task": "bake"}, avatar_id, refine=True)
-        try:
-            self.worker.submit(job_id)
-        except ApiError:
-            self.store.delete_job(job_id)
-            shutil.rmtree(self.config.jobs_dir / job_id, ignore_errors=True)
-            raise
-        log.info("job %s queued (neural bake of avatar %s)", job_id, avatar_id)
-        return job
+        return self._queue_avatar_task(avatar_id, {"task": "bake"})
 
-    def create_animate_job(self, avatar_id: str, request: "AnimateRequest") -> JobRecord:
+    def create_animate_job(self, avatar_id: str, request: AnimateRequest) -> JobRecord:
         """Queue a reenactment of an avatar for the performance in ``request``; the video is the job's result."""
-        import json as _json
-
         from invertavatar.errors import InvertAvatarError
         from invertavatar.io.bundle import read_bundle
         from invertavatar.renderers import choose_renderer
@@ -141,23 +148,9 @@ class Service:
             choose_renderer(read_bundle(folder), request.renderer)  # refuse neural on a fit-only avatar now
         except InvertAvatarError as exc:
             raise ApiError.from_pipeline(409, exc) from exc
-        self.worker.check_capacity()
-        job_id = uuid.uuid4().hex
-        inputs = self.config.jobs_dir / job_id / "inputs" / "tracks"
-        inputs.mkdir(parents=True)
-        (inputs / "tracks.json").write_text(_json.dumps(request.tracks))
-        options = {"task": "animate", **request.model_dump(exclude={"tracks"}, exclude_none=True)}
-        options["side_by_side"] = False
-        job = self.store.create_job(job_id, options, avatar_id, refine=True)
-        try:
-            self.worker.submit(job_id)
-        except ApiError:
-            self.store.delete_job(job_id)
-            shutil.rmtree(self.config.jobs_dir / job_id, ignore_errors=True)
-            raise
-        log.info("job %s queued (reenactment of avatar %s, %d frames)", job_id, avatar_id,
-                 len(request.tracks["frames"]))
-        return job
+        options = {"task": "animate", "side_by_side": False,
+                   **request.model_dump(exclude={"tracks"}, exclude_none=True)}
+        return self._queue_avatar_task(avatar_id, options, {"tracks.json": json.dumps(request.tracks).encode()})
 
     def video(self, job_id: str) -> Path:
         """The finished video of an ``animate`` job."""
