@@ -104,16 +104,32 @@ class AvatarRenderer:
         solid = ~np.isin(slots, list(OVERLAY_SLOTS))
         self.triangles, self.uv_triangles, self.uv = model.triangles[solid], uv_triangles[solid], torch.from_numpy(uv)
 
-    def render(self, fit: FrameFit) -> np.ndarray:
-        """(H, W, 3) uint8 render (mid-grey background) of the avatar at ``fit``'s pose, expression and camera."""
+    def render(self, fit: FrameFit, photo: np.ndarray | None = None,
+               region: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 render (mid-grey background) of the avatar at ``fit``'s pose, expression and camera.
+
+        The bundle's albedo is de-lit (texture/delight.py); with ``photo`` the render is re-lit with the lighting
+        fitted to that photo inside ``region`` (H, W) bool (the whole face when omitted), so that a score compares
+        the avatar with the photo under the photo's own light, as a lit texture used to be compared.
+        """
+        from ..render.textured import camera_normals
+        from ..texture.delight import relight
+
         with torch.no_grad():
             vertices = self.model.evaluate(torch.from_numpy(self.identity).float()[None],
                                            torch.from_numpy(fit.expression).float()[None])[0]
             k, r, t = fit.camera_tensors()
             camera = Camera(k, r, t, fit.image_size[1], fit.image_size[0])
-            image, _ = render_textured(vertices, self.triangles, self.uv, self.uv_triangles, self.texture, camera,
-                                       background=0.5)
-        return (image[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+            image, mask = render_textured(vertices, self.triangles, self.uv, self.uv_triangles, self.texture, camera,
+                                          background=0.5)
+            rendered = (image[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+            if photo is None:
+                return rendered
+            normals, _ = camera_normals(vertices, self.triangles, camera)
+        inside = mask[0].numpy() > 0
+        if region is not None:
+            inside &= region
+        return relight(rendered, photo, normals[0].numpy(), inside)
 
 
 def score_frames(model: HeadModel, bundle: Bundle, frames: list[HeldOutFrame], colour_limit: float,
@@ -144,8 +160,8 @@ def score_frames(model: HeadModel, bundle: Bundle, frames: list[HeldOutFrame], c
         if jumps:
             record.update(status="other_person", reason=jumps)
             continue
-        rendered = renderer.render(fit)
         mask = face_mask(frame.detection.landmarks, frame.image.shape[:2])
+        rendered = renderer.render(fit, frame.image, mask)  # re-lit with the held-out frame's own lighting
         record.update(status="tracked", psnr=round(masked_psnr(frame.image, rendered, mask), 4),
                       ssim=round(masked_ssim(frame.image, rendered, mask), 5))
         if lpips is not None:

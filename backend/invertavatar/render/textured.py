@@ -74,3 +74,18 @@ def render_textured(vertices: torch.Tensor, triangles: torch.Tensor | np.ndarray
     bg = torch.as_tensor(background, dtype=colour.dtype, device=colour.device)
     image = colour * mask[..., None] + bg * (1.0 - mask[..., None])
     return image, mask
+
+
+def camera_normals(vertices: torch.Tensor, triangles: torch.Tensor | np.ndarray, camera: Camera, *,
+                   backend: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel unit surface normals in camera space (B,H,W,3) and the coverage mask (B,H,W) of a mesh.
+
+    What a lighting estimate needs next to a render (texture/delight.py): the normal each pixel shows, with the
+    camera's axes (OpenCV: x right, y down, z forward), back faces culled as in :func:`render_textured`.
+    """
+    verts = vertices[None] if vertices.ndim == 2 else vertices
+    triangles = as_triangles(triangles, verts.shape[1], verts.device)
+    fragments = rasterize(camera.project(verts), triangles, camera.height, camera.width, cull_backfaces=True,
+                          backend=backend)
+    normals = interpolate(vertex_normals(camera.world_to_camera(verts), triangles), fragments, triangles)
+    return torch.nn.functional.normalize(normals, dim=-1), fragments.mask

@@ -18,7 +18,7 @@ import torch
 
 MIN_SHADING = 0.25  # a texel never brightens more than 4× (grazing or near-black texels carry little signal)
 MAX_FIT_TEXELS = 40000  # a spread subset is plenty for 27 unknowns and keeps the fit cheap
-RIDGE = 0.05  # pulls the higher-order terms towards zero when the normals cover a narrow range (one frontal photo)
+RIDGE = 1e-3  # pulls the higher-order terms towards zero when the normals cover a narrow range (one frontal photo)
 
 
 def sh_basis(normals: torch.Tensor) -> torch.Tensor:
@@ -59,8 +59,9 @@ def fit_lighting(normals: torch.Tensor, colour: torch.Tensor, weight: torch.Tens
     for _ in range(iterations):
         for c in range(channels):
             design = basis * (albedo[:, c:c + 1].double() if albedo is not None else 1.0)
-            scale = float((w * target[:, c]).sum() / w.sum().clamp(min=1e-12)) if w.sum() > 0 else 1.0
-            a = design.T @ (design * w[:, None]) + torch.diag(regulariser) * max(w.sum().item(), 1e-12) * scale ** 2
+            normal_matrix = design.T @ (design * w[:, None])
+            # The ridge is relative to the normal matrix's own size, so it does not depend on brightness or count.
+            a = normal_matrix + torch.diag(regulariser) * float(torch.trace(normal_matrix)) / 9.0
             b = design.T @ (w * target[:, c])
             lighting[:, c] = torch.linalg.solve(a + torch.eye(9, dtype=torch.float64) * 1e-12, b)
         predicted = (basis @ lighting) * (albedo.double() if albedo is not None else 1.0)

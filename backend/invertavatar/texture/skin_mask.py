@@ -189,7 +189,7 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
     outside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 2.5, dark=30.0, bright=15.0)
     # Lips are skin texels of their own colour: only the lightness gate (a moustache is dark) applies there.
     lips = np.clip(_polygon(shape, points[OUTER_LIPS]) - mouth, 0, 1)
-    lip_light = colour_likelihood(lab, mean, np.zeros((2, 2)), float(skin_lab[0]), 1.0, dark=30.0, bright=25.0)
+    lip_light = colour_likelihood(lab, mean, np.zeros((2, 2)), float(skin_lab[0]), 1.0, dark=45.0, bright=25.0)
     # A fringe is often close to skin in colour; the forehead is evenly lit, so its gate can be strict.
     forehead = _polygon(shape, points[FOREHEAD]) * oval
     strict = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 3.0, dark=20.0, bright=35.0)
@@ -199,9 +199,10 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
     band = _polygon(shape, np.concatenate([arc + 0.08 * face_height * up, (arc + 0.2 * face_height * up)[::-1]]))
     # Only the band's pixels that do not already pass as skin: a high hairline leaves forehead skin in the band.
     contrast = hair_contrast(lab, lab[(reference & (1 - holes)) > 0], lab[(band > 0) & (strict < 0.5)])
+    crown = np.zeros(shape, np.uint8)
     if contrast is not None:
         # On the forehead only: lower down, shaded skin can look more like dark hair than like lit skin.
-        skin_not_hair = np.clip((contrast - 0.1) / 0.4, 0.0, 1.0)
+        skin_not_hair = np.clip((contrast - 0.5) / 0.4, 0.0, 1.0)
         inside = inside * (1 - forehead + forehead * skin_not_hair)
         # A high forehead continues above the landmarks' oval; with a hair model to stop at the hairline, keep it.
         crown = np.clip(_polygon(shape, np.concatenate([arc, (arc + 0.12 * face_height * up)[::-1]])) - oval, 0, 1)
@@ -215,5 +216,10 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
         touching = np.unique(labels[(oval > 0) & (blobs > 0)])
         mask = mask * np.isin(labels, touching[touching > 0]).astype(np.float32) \
             if len(touching[touching > 0]) else mask
+    # On the upper forehead, pull the mask back from its borders before softening it: where the forehead turns
+    # away under a fringe, a pixel-wide seam of hair left in the mask would be stretched over many texels.
+    eroded = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.05 * iod)) | 1,) * 2))
+    upper = cv2.dilate(forehead, np.ones((3, 3), np.uint8)) > 0
+    mask = np.where(upper | (crown > 0), eroded, mask)
     mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod))
     return SkinMask(np.clip(mask, 0.0, 1.0).astype(np.float32), scale, skin_lab)

@@ -1,0 +1,85 @@
+"""The skin mask keeps a synthetic hair fringe and background out and the face's skin in."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from invertavatar.detect import Detection
+from invertavatar.detect.mediapipe_detector import find_task_file
+from invertavatar.detect.mediapipe_mesh import canonical_face_mesh
+from invertavatar.texture.skin_mask import FACE_OVAL, skin_mask
+
+SKIN = (205, 150, 125)
+HAIR = (70, 45, 30)
+BACKGROUND = (60, 110, 200)
+SIZE = 400
+
+
+@pytest.fixture(scope="module")
+def synthetic_face():
+    """A flat-lit face (MediaPipe's canonical mesh seen from the front) under a hair fringe, on a blue background."""
+    vertices = canonical_face_mesh(find_task_file())[0]
+    scale = 0.75 * SIZE / float(np.ptp(vertices[:, 1]))
+    points = np.stack([SIZE / 2 + vertices[:, 0] * scale, SIZE / 2 - vertices[:, 1] * scale], 1).astype(np.float32)
+    landmarks = np.concatenate([points, np.repeat(points[[468 - 1]], 10, 0)])  # iris points are not used
+    rng = np.random.default_rng(3)
+    image = np.empty((SIZE, SIZE, 3), np.float32)
+    image[:] = BACKGROUND
+    cv2.fillPoly(image, [np.round(points[FACE_OVAL]).astype(np.int32)], SKIN)
+    # The head above the face oval and a fringe over the top third of the forehead are hair.
+    top = float(points[FACE_OVAL, 1].min())
+    brows = float(points[[105, 334], 1].mean())
+    fringe = top + 0.45 * (brows - top)
+    cv2.ellipse(image, (SIZE // 2, int(top) + 10), (int(0.42 * SIZE), int(0.18 * SIZE)), 0, 180, 360, HAIR, -1)
+    image[int(top) - 5:int(fringe)] = np.where(
+        (image[int(top) - 5:int(fringe)] == SKIN).all(-1, keepdims=True), HAIR, image[int(top) - 5:int(fringe)])
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    detection = Detection(box=np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(),
+                                        points[:, 1].max()], np.float32), landmarks=landmarks, landmarks_z=None,
+                          scheme="mediapipe478", blendshapes=None, head_pose=None, faces_found=1)
+    return image, detection, fringe
+
+
+def test_hair_and_background_never_reach_skin(synthetic_face):
+    image, detection, _ = synthetic_face
+    mask = skin_mask(image, detection)
+    hair = (image.astype(int) - HAIR).__abs__().sum(-1) < 30
+    background = (image.astype(int) - BACKGROUND).__abs__().sum(-1) < 30
+    skin = (image.astype(int) - SKIN).__abs__().sum(-1) < 30
+    m = mask.mask  # the image is smaller than the working size: same pixels
+    assert m.shape == image.shape[:2]
+    hair_core = cv2.erode(hair.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    background_core = cv2.erode(background.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert m[hair_core].max() < 0.05 and m[background_core].max() < 0.05
+    cheeks = detection.landmarks[[50, 280, 4, 199]].astype(int)
+    assert all(m[y, x] > 0.9 for x, y in cheeks)
+    assert m[skin].mean() > 0.6  # most of the skin counts (eyes, brows, mouth and the borders do not)
+
+
+def test_eye_openings_are_not_skin(synthetic_face):
+    image, detection, _ = synthetic_face
+    mask = skin_mask(image, detection).mask
+    for corner_a, corner_b in ((33, 133), (263, 362)):
+        centre = detection.landmarks[[corner_a, corner_b]].mean(0).astype(int)
+        assert mask[centre[1], centre[0]] < 0.05  # lid texels get lid skin only, never the eye itself
+
+
+def test_sampling_maps_full_resolution_pixels(synthetic_face):
+    image, detection, _ = synthetic_face
+    big = cv2.resize(image, (3 * SIZE, 3 * SIZE), interpolation=cv2.INTER_NEAREST)
+    scaled = Detection(box=detection.box * 3, landmarks=detection.landmarks * 3, landmarks_z=None,
+                       scheme="mediapipe478", blendshapes=None, head_pose=None, faces_found=1)
+    mask = skin_mask(big, scaled)
+    assert max(mask.mask.shape) <= 512 and mask.scale < 1
+    cheek = scaled.landmarks[[50]].astype(np.float32)
+    corner = np.array([[5.0, 5.0]], np.float32)
+    assert mask.sample(cheek)[0] > 0.9 and mask.sample(corner)[0] < 0.05
+
+
+def test_other_landmark_schemes_get_no_mask(synthetic_face):
+    image, detection, _ = synthetic_face
+    ibug = Detection(box=detection.box, landmarks=detection.landmarks[:68], landmarks_z=None, scheme="ibug68",
+                     blendshapes=None, head_pose=None, faces_found=1)
+    assert skin_mask(image, ibug) is None
