@@ -4,7 +4,7 @@ For every devset photo (human, multi, animal, art) the job's outcome is recorded
 landmarker finds nothing), refused ``not_a_human_face``, accepted, or accepted with the artwork warning — with the
 numbers behind it (Haar votes, flat-colour share, saturation, MediaPipe's face score). Clip frames (every 15th frame
 of each devset clip) and renders of the ICT head model (textured with the astronaut photo's texture, untextured
-skin-coloured, untextured grey; three yaws) are added, and an augmented set: every animal photo cut into crops and
+skin-coloured, untextured grey; three yaws, shaded and flat-lit) are added, and an augmented set: every animal photo cut into crops and
 mirrored (the crops in which MediaPipe finds a "face" are the hard negatives), every human photo mirrored and
 rolled by ±25°. Writes docs/benchmarks/human_check.json (confusion table, per-image rows, margins, false-accept and
 false-reject rates at the chosen thresholds) and docs/benchmarks/human_check.png (votes per class). No devset
@@ -100,10 +100,12 @@ def render_rows(detector, check) -> list[dict]:
     rows = []
     for name, albedo in albedos.items():
         for yaw in (0.0, 0.45, 0.75):
-            view = render_view(model, identity, expression, (yaw, 0.0, 0.0), albedo, size=512, shading=True)
-            outcome, cues = outcome_of(detector, check, view.image, f"{name}@yaw{yaw}")
-            rows.append({"set": "renders", "label": "render", "name": f"{name} yaw {yaw:.2f} rad",
-                         "outcome": outcome, **cues})
+            for shading in (True, False):  # unshaded (flat-lit) renders are what the tests' synthetic views use
+                view = render_view(model, identity, expression, (yaw, 0.0, 0.0), albedo, size=512, shading=shading)
+                lit = "shaded" if shading else "flat-lit"
+                outcome, cues = outcome_of(detector, check, view.image, f"{name}@yaw{yaw}")
+                rows.append({"set": "renders", "label": "render", "name": f"{name} {lit} yaw {yaw:.2f} rad",
+                             "outcome": outcome, **cues})
     return rows
 
 
