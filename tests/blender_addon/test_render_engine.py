@@ -234,3 +234,22 @@ def test_render_animation_on_backend_sends_the_frame_range(clean_scene, ict_bund
     assert request["renderer"] == "albedo" and request["size"] == 48
     np.testing.assert_allclose(request["tracks"]["frames"][0]["arkit"], tracks["frames"][2]["arkit"], atol=1e-5)
     assert (tmp_path / "out" / "shot.mp4").read_bytes().startswith(b"\x00\x00\x00\x18ftyp")
+
+
+def test_viewport_helpers_decode_pictures_and_slow_down(clean_scene):
+    """What ``view_draw`` uses besides the GPU (headless Blender has no GPU context to draw into)."""
+    from stub_backend import two_tone_png
+
+    engine = addon_env.addon_module("render_engine")
+    pixels, width, height = engine._png_pixels(two_tone_png(8, 6, (255, 0, 0), (0, 0, 255)))
+    rgba = pixels.reshape(height, width, 4)
+    assert (width, height) == (8, 6)
+    np.testing.assert_allclose(rgba[-1, 0], [1, 0, 0, 1], atol=1e-3)  # Blender's rows start at the bottom
+    np.testing.assert_allclose(rgba[0, 0], [0, 0, 1, 1], atol=1e-3)
+
+    class Timed:
+        def __init__(self, seconds):
+            self.last_seconds = seconds
+
+    scale = engine.INVERTAVATAR_RenderEngine._viewport_scale
+    assert [scale(None, Timed(s)) for s in (None, 0.1, 0.8, 3.0)] == [1.0, 1.0, 0.5, 0.25]
