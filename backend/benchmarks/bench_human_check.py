@@ -4,14 +4,14 @@ For every devset photo (human, multi, animal, art) the job's outcome is recorded
 landmarker finds nothing), refused ``not_a_human_face``, accepted, or accepted with the artwork warning — with the
 numbers behind it (Haar votes, flat-colour share, saturation, MediaPipe's face score). Clip frames (every 15th frame
 of each devset clip) and renders of the ICT head model (textured with the astronaut photo's texture, untextured
-skin-coloured, untextured grey; three yaws, shaded and flat-lit) are added, and an augmented set: every animal photo cut into crops and
-mirrored (the crops in which MediaPipe finds a "face" are the hard negatives), every human photo mirrored and
-rolled by ±25°. Writes docs/benchmarks/human_check.json (confusion table, per-image rows, margins, false-accept and
-false-reject rates at the chosen thresholds) and docs/benchmarks/human_check.png (votes per class). No devset
-picture is written anywhere.
+skin-coloured, untextured grey; three yaws, shaded and flat-lit) are added, and an augmented set: every animal photo
+cut into crops and mirrored (the crops in which MediaPipe finds a "face" are the hard negatives), every human photo
+mirrored and rolled by ±25°. Writes docs/benchmarks/human_check.json (confusion table, per-image rows, margins,
+false-accept and false-reject rates at the chosen thresholds) and docs/benchmarks/human_check.png (votes per group,
+and votes against MediaPipe's score with the rule's boundary). No devset picture is written anywhere.
 
     PYTHONPATH=backend INVERTAVATAR_ASSETS=../shared/assets python backend/benchmarks/bench_human_check.py \
-        [--devset ../shared/devset] [--no-augment]
+        [--devset ../shared/devset] [--no-augment] [--plot-only]
 """
 
 from __future__ import annotations
