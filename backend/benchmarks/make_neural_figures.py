@@ -71,13 +71,17 @@ def main() -> int:
         Image.fromarray(atlas).save(FIGURES / "neural_bake_atlas.png")
 
         # 3. Reenactment: a clip rendered by the project (a synthetic head turning and opening its mouth) drives it.
+        # Columns: driving frame | albedo avatar (from --side-by-side) | neural avatar.
         clip = _driving_clip(tmp / "drive.mp4", bundle.albedo)
-        video = tmp / "reenact.mp4"
-        assert cli(["animate", str(avatar), "--drive", str(clip), "-o", str(video), "--size", "160",
-                    "--side-by-side"]) == 0
-        frames = _decode(video)
-        picks = [frames[i] for i in np.linspace(0, len(frames) - 1, 4).round().astype(int)]
-        Image.fromarray(np.concatenate(picks, axis=0)).save(FIGURES / "neural_animate.png")
+        assert cli(["animate", str(avatar), "--drive", str(clip), "-o", str(tmp / "albedo.mp4"), "--size", "160",
+                    "--side-by-side", "--renderer", "albedo"]) == 0
+        assert cli(["animate", str(avatar), "--drive", str(clip), "-o", str(tmp / "neural.mp4"), "--size", "160",
+                    "--renderer", "neural"]) == 0
+        pairs, neural = _decode(tmp / "albedo.mp4"), _decode(tmp / "neural.mp4")
+        assert len(pairs) == len(neural) == 24
+        picks = np.linspace(0, len(pairs) - 1, 4).round().astype(int)
+        rows = [np.concatenate([pairs[i], neural[i]], axis=1) for i in picks]
+        Image.fromarray(np.concatenate(rows, axis=0)).save(FIGURES / "neural_animate.png")
     print(f"wrote the figures to {FIGURES}")
     return 0
 
