@@ -2,7 +2,8 @@
 
     OMP_NUM_THREADS=1 PYTHONPATH=backend python backend/benchmarks/bench_neural_render.py [--official] [--quick]
 
-Writes ``docs/benchmarks/neural_render.json`` and ``.png``. ``tiny`` uses random weights (speed does not depend on
+Writes ``docs/benchmarks/neural_render.json`` and ``.png`` (``neural_render_quick.*`` with ``--quick``, the small
+default of ``invertavatar bench``). ``tiny`` uses random weights (speed does not depend on
 their values) unless ``--checkpoints DIR`` names trained ones; ``--official`` adds the official-size networks
 (random weights, CPU at reduced neural resolution here; on CUDA at full resolution too). Wall-clock medians; the
 machine's load average is recorded because the CPU is shared.
@@ -179,8 +180,10 @@ def main() -> int:
     parser.add_argument("--official", action="store_true", help="also the official-size networks (slow on CPU)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--checkpoints", type=Path, help="trained tiny checkpoints (prior + encoders.safetensors)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default docs/benchmarks/neural_render.json (neural_render_quick.json with --quick)")
     args = parser.parse_args()
+    args.out = args.out or (OUT.with_name("neural_render_quick.json") if args.quick else OUT)
     from invertavatar.device import describe_device, select_device
 
     with tempfile.TemporaryDirectory(prefix="bench-neural-render-") as tmp:

@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, list[str]] = {
                           "--targets", "2"],
     "inversion_step": ["--frames", "16", "--repeats", "1"],
     "neural_prior": ["--tiny-frames", "5", "--official-frames", "1"],
+    "neural_render": ["--quick"],
     "pipeline": ["--quick"],
     "rasterizer": ["--repeats", "3"],
     "server": ["--repeats", "1"],
