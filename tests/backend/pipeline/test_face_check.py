@@ -80,3 +80,40 @@ def test_a_job_on_a_toned_portrait_is_built_with_the_warning_in_its_manifest(fac
     assert any(ARTWORK_WARNING in w for w in result.warnings)
     assert result.manifest["face_check"]["looks_like_artwork"] is True
     assert result.manifest["face_check"]["artwork_sources"] == ["bust.png"]
+
+
+@pytest.fixture()
+def six_frame_clip(astronaut, clip_writer, tmp_path):
+    frames = [np.roll(astronaut, shift, axis=1) for shift in range(0, 12, 2)]
+    return clip_writer(tmp_path / "talk.mp4", frames, fps=6, codec="libx264")
+
+
+def _refuse_every(monkeypatch, period: int) -> None:
+    """Make the check call every ``period``-th face not human (the real check runs for the others)."""
+    from invertavatar.detect import human_check
+
+    real = human_check.HumanFaceCheck.check
+    calls = {"n": 0}
+
+    def check(self, image, detection, full=False):
+        calls["n"] += 1
+        if calls["n"] % period == 0:
+            return human_check.FaceVerdict(human_check.NOT_HUMAN, 0, {}, "a test says so")
+        return real(self, image, detection, full)
+
+    monkeypatch.setattr(human_check.HumanFaceCheck, "check", check)
+
+
+def test_a_clip_skips_and_counts_frames_that_are_not_human(six_frame_clip, tmp_path, monkeypatch):
+    _refuse_every(monkeypatch, 2)
+    result = run_job(JobSpec([six_frame_clip], tmp_path / "c.avatar", max_frames=2, texture_size=128))
+    assert result.manifest["frames"]["skipped"] == 3 and result.manifest["face_check"]["not_human"] == 3
+    assert len(result.manifest["face_check"]["not_human_sources"]) == 3
+
+
+def test_a_clip_without_a_human_frame_fails(six_frame_clip, tmp_path, monkeypatch):
+    _refuse_every(monkeypatch, 1)
+    with pytest.raises(InvertAvatarError) as caught:
+        run_job(JobSpec([six_frame_clip], tmp_path / "c.avatar", max_frames=2, texture_size=128))
+    assert caught.value.code == "not_a_human_face" and "talk.mp4" in caught.value.message
+    assert not (tmp_path / "c.avatar").exists()
