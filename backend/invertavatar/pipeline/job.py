@@ -348,8 +348,12 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
         state[STATE_FILE] = job.neural.state_bytes()
         manifest["metrics"]["neural_frames"] = job.neural.frames
         started_bake = time.perf_counter()
+
+        def bake_progress(stage: str, fraction: float, message: str) -> None:  # within the bundle's share
+            job.report(stage, TEXTURE_SHARE + 0.9 * (1.0 - TEXTURE_SHARE) * fraction, message)
+
         neural_baked, _, manifest["neural_bake"] = bake_neural_texture(
-            job.neural, mesh, model, iris.colour(), albedo.shape[0] // 2, job.report, job.cancel)
+            job.neural, mesh, model, iris.colour(), albedo.shape[0] // 2, bake_progress, job.cancel)
         job.timed("neural", started_bake)
     bundle = Bundle(manifest=manifest, mesh=mesh, albedo=albedo, coverage=coverage, neural_baked=neural_baked,
                     tracks=tracks, state=state, photographed=photographed)

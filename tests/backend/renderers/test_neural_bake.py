@@ -76,7 +76,11 @@ def test_bake_in_place_and_cancel(neural_setup, tmp_path):
 def test_a_neural_job_bakes_its_texture(neural_setup, synthetic_views, tmp_path):
     from invertavatar.pipeline import JobSpec, run_job
 
-    result = run_job(JobSpec([synthetic_views[0][0]], tmp_path / "n.avatar", mode="neural", texture_size=128))
+    stages = []
+    result = run_job(JobSpec([synthetic_views[0][0]], tmp_path / "n.avatar", mode="neural", texture_size=128),
+                     progress=lambda s, f, m: stages.append((s, f)))
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions)  # the bake's views advance the job's bar, never back
     bundle = read_bundle(result.bundle)
     assert bundle.neural_baked is not None and bundle.neural_baked.shape == bundle.albedo.shape
     assert bundle.manifest["neural_bake"]["coverage_back_head"] > 0.3
