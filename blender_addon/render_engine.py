@@ -263,9 +263,11 @@ class INVERTAVATAR_RenderEngine(bpy.types.RenderEngine):
                                    _matrix(head.matrix_world), width, height)
             request = frame_request(scene, head, float(scene.frame_current), camera, width, height)
             if scale < 1.0:
+                # Fewer rays and no super-resolution: at the official size on a CPU the SR costs most of a frame.
                 request["neural_resolution"] = scene.invertavatar.viewport_neural_resolution or None
+                request["super_resolution"] = False
                 message = (f"slow backend ({queue.last_seconds:.1f} s a picture): "
-                           f"1/{round(1 / scale)} resolution")
+                           f"1/{round(1 / scale)} resolution, raw neural render")
             request["avatar_id"] = head.invertavatar.avatar_id
             queue.request(json.dumps(request, sort_keys=True), request)
         except AddonError as exc:

@@ -89,7 +89,10 @@ def bench_size(size: str, checkpoints: Path | None, quick: bool, work: Path) -> 
     for r in rays:
         frame[str(r)] = round(_median_seconds(lambda: render(neural, "neural", camera=camera, neural_resolution=r),
                                               repeat), 4)
-    out["neural_frame_512_s"] = frame  # by rays per side
+    r = rays[-1]
+    frame[f"{r} raw"] = round(_median_seconds(
+        lambda: render(neural, "neural", camera=camera, neural_resolution=r, super_resolution=False), repeat), 4)
+    out["neural_frame_512_s"] = frame  # by rays per side ("raw": without the super-resolution)
     out["albedo_frame_512_s"] = round(_median_seconds(lambda: render(neural, "albedo", camera=camera), repeat), 4)
 
     # Viewport latency: the add-on's request through the real app (JSON in, PNG out), at a viewport's size.
@@ -110,6 +113,8 @@ def bench_size(size: str, checkpoints: Path | None, quick: bool, work: Path) -> 
         headers = {"Authorization": f"Bearer {token}"}
         cases = [("albedo", {"renderer": "albedo"})]
         cases += [(f"neural {r} rays", {"renderer": "neural", "neural_resolution": r}) for r in rays]
+        cases += [(f"neural {rays[-1]} rays raw", {"renderer": "neural", "neural_resolution": rays[-1],
+                                                    "super_resolution": False})]
         for name, extra in cases:
             def call(extra=extra):
                 response = client.post(f"/v1/avatars/{avatar_id}/render", json={**body, **extra}, headers=headers)
@@ -161,7 +166,7 @@ def plot(results: dict, path: Path) -> None:
     labels, values = [], []
     for run in results["runs"]:
         for rays, seconds in run["neural_frame_512_s"].items():
-            labels.append(f"{run['size']} neural\n{rays}² rays")
+            labels.append(f"{run['size']} neural\n{rays.replace(' raw', '')}² rays{' raw' if 'raw' in rays else ''}")
             values.append(seconds)
         labels.append(f"{run['size']} albedo")
         values.append(run["albedo_frame_512_s"])

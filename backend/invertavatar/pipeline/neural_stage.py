@@ -106,14 +106,16 @@ class NeuralStage:
 
     @torch.no_grad()
     def render(self, vertices: np.ndarray | torch.Tensor, camera: Camera, neural_resolution: int | None = None,
-               seed: int = 0) -> np.ndarray:
-        """The neural avatar as an (S, S, 3) uint8 image, S = :attr:`output_size`.
+               seed: int = 0, super_resolution: bool = True) -> np.ndarray:
+        """The neural avatar as an (S, S, 3) uint8 image, S = :attr:`output_size` (without ``super_resolution``:
+        the raw volume render, one pixel per ray).
 
         ``vertices`` (V, 3) the head in its canonical frame at the wanted expression and gaze (this is the mesh
         condition: expression and gaze reach the prior only through it); ``camera`` a *square* camera with the head
         pose folded in (world → camera of the canonical head), of any pixel size: the label normalises it.
         ``neural_resolution`` below the prior's own volume-renders fewer rays (the super-resolution resizes its
-        input), the cheap mode of the viewport on a CPU. A fixed ray jitter (``seed``) keeps animations steady.
+        input), the cheap mode of the viewport on a CPU; leaving out the super-resolution is the cheapest (at the
+        official size it costs most of a frame). A fixed ray jitter (``seed``) keeps animations steady.
         """
         if camera.width != camera.height:
             raise InvertAvatarError("invalid_render_input", f"The neural render needs a square camera, got "
@@ -124,16 +126,19 @@ class NeuralStage:
         condition = self.condition(verts).to(device)
         label = self.condition.camera_label(camera.to(device="cpu"))[None].to(device)
         full = net.prior_config.neural_rendering_resolution
-        if neural_resolution is None or neural_resolution >= full:
+        rays = full if neural_resolution is None else max(4, min(int(neural_resolution), full))
+        if rays == full and super_resolution:
             image = self.session.render(label, condition, seed=seed).image
         else:
-            image = _render_reduced(self.session, label, condition, max(4, int(neural_resolution)), seed)
+            image = _render_reduced(self.session, label, condition, rays, seed, super_resolution)
         return ((image[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5 + 0.5).to(torch.uint8).cpu().numpy()
 
 
-def _render_reduced(session, label: torch.Tensor, condition: torch.Tensor, resolution: int, seed: int) -> torch.Tensor:
+def _render_reduced(session, label: torch.Tensor, condition: torch.Tensor, resolution: int, seed: int,
+                    super_resolution: bool = True) -> torch.Tensor:
     """``Next3DGenerator.render`` with ``resolution``² rays instead of the configured count (same stages, in order:
-    face planes, rays, volume rendering, super-resolution; the SR block resamples its input to its own size)."""
+    face planes, rays, volume rendering, super-resolution; the SR block resamples its input to its own size).
+    Without ``super_resolution`` the raw RGB of the rays is the picture."""
     from ..neural.prior.volume import camera_rays
 
     generator = session.net.generator
@@ -143,4 +148,6 @@ def _render_reduced(session, label: torch.Tensor, condition: torch.Tensor, resol
     origins, dirs = camera_rays(label.to(ws.dtype), resolution)
     feats, _ = generator.renderer(planes, generator.decoder, origins, dirs, True, jitter)
     features = feats.permute(0, 2, 1).reshape(1, -1, resolution, resolution)
+    if not super_resolution:
+        return features[:, :3]
     return generator.superresolution(features[:, :3], features, ws, noise_mode="none")

@@ -74,14 +74,15 @@ def arkit_vector(bundle: Any, arkit: Any) -> np.ndarray:
 def render(bundle: Any, renderer: str | None = None, arkit: Any = None, rotation: Any = (1.0, 0.0, 0.0, 0.0),
            translation: Any = (0.0, 0.0, 0.0), gaze: Mapping[str, Any] | None = None, camera: Camera | None = None,
            size: tuple[int, int] = (512, 512), *, background: Any = None, neural_resolution: int | None = None,
-           seed: int = 0) -> Rendered:
+           super_resolution: bool = True, seed: int = 0) -> Rendered:
     """Render an avatar bundle (``io.bundle.read_bundle``) with either renderer.
 
     ``arkit`` weights (by name or in bundle order), ``rotation`` a quaternion [w, x, y, z] and ``translation``
     metres (the head pose of tracks.json, about the head bone), ``gaze`` ``{"eye_L": [pitch, yaw], ...}`` radians,
     ``camera`` in the avatar's frame (backend axes, OpenCV convention; default: a frontal portrait camera of
     ``size`` (width, height)). ``background`` (RGB 0..255) applies to ``albedo``; the neural renderer draws the
-    background the prior learned. ``neural_resolution`` lowers the neural renderer's ray count (viewport).
+    background the prior learned. ``neural_resolution`` lowers the neural renderer's ray count and
+    ``super_resolution=False`` shows its raw volume render (the viewport's cheap modes).
     """
     name = choose_renderer(bundle, renderer)
     if camera is None:
@@ -95,7 +96,8 @@ def render(bundle: Any, renderer: str | None = None, arkit: Any = None, rotation
         return Rendered(image, name)
     from .neural import render_neural
 
-    image = render_neural(bundle, weights, rotation, translation, gaze, camera, neural_resolution, seed)
+    image = render_neural(bundle, weights, rotation, translation, gaze, camera, neural_resolution, seed,
+                          super_resolution)
     return Rendered(image, name)
 
 

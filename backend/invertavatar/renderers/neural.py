@@ -84,7 +84,8 @@ def head_pivot(mesh: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def render_neural(bundle: Any, arkit: np.ndarray, rotation: Any, translation: Any, gaze: Mapping[str, Any] | None,
-                  camera: Camera, neural_resolution: int | None = None, seed: int = 0) -> np.ndarray:
+                  camera: Camera, neural_resolution: int | None = None, seed: int = 0,
+                  super_resolution: bool = True) -> np.ndarray:
     """(H, W, 3) uint8 neural render of ``bundle`` for ``camera`` (see :func:`invertavatar.renderers.render`)."""
     import cv2
 
@@ -102,7 +103,7 @@ def render_neural(bundle: Any, arkit: np.ndarray, rotation: Any, translation: An
                                dict(gaze) if gaze else None)
     square, (dx, dy) = neural_camera_cover(camera[0] if camera.batch_size else camera)
     folded = fold_head_pose(square, rotation / np.linalg.norm(rotation), translation, head_pivot(mesh))
-    image = stage.render(canonical.numpy(), folded, neural_resolution, seed)
+    image = stage.render(canonical.numpy(), folded, neural_resolution, seed, super_resolution)
     side = square.width
     if image.shape[0] != side:
         interpolation = cv2.INTER_AREA if image.shape[0] > side else cv2.INTER_LINEAR

@@ -63,7 +63,8 @@ class PreviewRenderer:
                 result = render(bundle, request.renderer, request.arkit, request.head_rotation,
                                 request.head_translation, request.gaze, camera,
                                 background=np.round(np.asarray(request.background) * 255.0),
-                                neural_resolution=request.neural_resolution)
+                                neural_resolution=request.neural_resolution,
+                                super_resolution=request.super_resolution)
             except InvertAvatarError as exc:
                 status = 409 if exc.code in ("no_neural_state", "neural_unavailable", "head_model_mismatch") else 422
                 raise ApiError.from_pipeline(status, exc) from exc

@@ -142,6 +142,8 @@ class RenderRequest(BaseModel):
                           "subject's left.")
     neural_resolution: int | None = Field(None, ge=4, le=512, description="Rays per side for the neural renderer "
                                                                           "(lower is faster; default: the prior's).")
+    super_resolution: bool = Field(True, description="Neural renderer: `false` shows the raw volume render without "
+                                                     "the super-resolution (much faster at the official size).")
 
     @field_validator("gaze")
     @classmethod

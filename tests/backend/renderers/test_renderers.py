@@ -130,3 +130,15 @@ def test_gaze_turns_the_eyes(bundles, ict_model):
     assert diff[r0:r1, c0:c1].sum() > 0.9 * diff.sum() > 0  # only the eyes moved
     with pytest.raises(InvertAvatarError):
         render(fit, "albedo", gaze={"eye_L": [0.0]}, camera=camera)
+
+
+def test_the_raw_neural_render_skips_the_super_resolution(bundles):
+    _, neural = bundles
+    camera = _camera(neural, 0.0, 64, 64)
+    full = render(neural, "neural", camera=camera).image
+    raw = render(neural, "neural", camera=camera, super_resolution=False).image
+    fewer = render(neural, "neural", camera=camera, neural_resolution=8, super_resolution=False).image
+    assert full.shape == raw.shape == fewer.shape == (64, 64, 3)
+    assert not np.array_equal(full, raw) and not np.array_equal(raw, fewer)
+    # 8 rays per side, upsampled: blocks of the picture vary smoothly, no finer detail than the rays.
+    assert np.abs(np.diff(fewer.astype(int), axis=1)).max() <= np.abs(np.diff(raw.astype(int), axis=1)).max() + 8
