@@ -42,7 +42,20 @@ def read_tracks_file(path: Path) -> dict | None:
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
         raise InvertAvatarError("invalid_input", f"{Path(path).name} is JSON but not a tracks.json.",
                                 "Pass a driving clip, or the tracks.json of an avatar bundle.")
+    check_tracks(data, Path(path).name)
     return data
+
+
+def check_tracks(tracks: dict, name: str = "tracks") -> None:
+    """Every frame needs an ``index`` and as many ARKit weights as ``arkit_names`` (52 when not given)."""
+    count = len(tracks.get("arkit_names") or ()) or 52
+    frames = tracks.get("frames") or []
+    bad = next((i for i, f in enumerate(frames) if not isinstance(f, dict) or "index" not in f
+                or not isinstance(f.get("arkit"), list) or len(f["arkit"]) != count), None)
+    if not frames or bad is not None:
+        where = "has no frames" if not frames else f"frame {bad} lacks `index` or {count} `arkit` weights"
+        raise InvertAvatarError("invalid_input", f"{name} {where}.",
+                                "Use the tracks.json of an avatar bundle (docs/bundle-format.md).")
 
 
 def track_driving_clip(clip: Path, work: Path, progress: Progress, cancel: threading.Event) -> dict:
@@ -128,7 +141,11 @@ def animate(avatar: Path, drive: Path, output: Path, renderer: str | None = None
                                record.get("head_translation", (0.0, 0, 0)), record.get("gaze"), camera,
                                neural_resolution=neural_resolution).image
                 if frames is not None:
-                    image = _side_by_side(next(frames), image)
+                    driving = next(frames, None)
+                    if driving is None:
+                        raise InvertAvatarError("unreadable_input", f"{drive.name} ended before its tracked frame "
+                                                f"{record['index']}.", "Re-encode the clip and try again.")
+                    image = _side_by_side(driving, image)
                 video.write(image)
                 report("render", TRACK_SHARE + (1 - TRACK_SHARE) * (n + 1) / len(records),
                        f"frame {n + 1}/{len(records)}")

@@ -72,6 +72,9 @@ def test_refusals_come_before_any_work(neural_setup, tracks_file, tmp_path):
     bad.write_text("{}")
     with pytest.raises(InvertAvatarError, match="tracks.json"):
         animate(fit, bad, tmp_path / "x.mp4")
+    bad.write_text(json.dumps({"frames": [{"index": 0, "arkit": [0.0] * 3}]}))
+    with pytest.raises(InvertAvatarError, match="frame 0 lacks"):
+        animate(fit, bad, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
 
 
