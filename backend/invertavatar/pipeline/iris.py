@@ -11,7 +11,7 @@ from ..detect import Detection
 from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, LEFT_IRIS, RIGHT_EYE_CONTOUR, RIGHT_IRIS
 
 
-SCLERA_BRIGHTNESS = (0.72, 0.9)  # the albedo of a sclera, from a shaded grey-white to a bright white
+SCLERA_BRIGHTNESS = (0.8, 0.92)  # the albedo of a sclera, from a shaded grey-white to a bright white
 
 
 def sclera_pixels(image: np.ndarray, contour: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
