@@ -188,7 +188,8 @@ class INVERTAVATAR_RenderEngine(bpy.types.RenderEngine):
                                width, height)
         request = frame_request(scene, head, float(scene.frame_current), camera, width, height)
         self.update_stats("", f"InvertAvatar: frame {scene.frame_current}, waiting for the backend")
-        answer = self._wait(lambda: current_settings().client().render(head.invertavatar.avatar_id, **request))
+        client = current_settings().client()  # bpy is read here, on the main thread; the thread only talks HTTP
+        answer = self._wait(lambda: client.render(head.invertavatar.avatar_id, **request))
         if answer is None:
             return False  # Esc
         png, renderer = answer
@@ -233,9 +234,9 @@ class INVERTAVATAR_RenderEngine(bpy.types.RenderEngine):
 
     def _preview_queue(self) -> PreviewQueue:
         if self._queue is None:
-            def render(request: dict) -> tuple[bytes, str]:
-                fields = dict(request)
-                return current_settings().client().render(fields.pop("avatar_id"), **fields)
+            def render(job: tuple) -> tuple[bytes, str]:
+                client, avatar_id, fields = job  # the client was made on the main thread (it reads bpy)
+                return client.render(avatar_id, **fields)
 
             self._queue = PreviewQueue(render)
             _queues.add(self._queue)
@@ -268,8 +269,11 @@ class INVERTAVATAR_RenderEngine(bpy.types.RenderEngine):
                 request["super_resolution"] = False
                 message = (f"slow backend ({queue.last_seconds:.1f} s a picture): "
                            f"1/{round(1 / scale)} resolution, raw neural render")
-            request["avatar_id"] = head.invertavatar.avatar_id
-            queue.request(json.dumps(request, sort_keys=True), request)
+            avatar_id = head.invertavatar.avatar_id
+            key = json.dumps([avatar_id, request], sort_keys=True)
+            if key != getattr(self, "_last_key", None):
+                self._last_key = key
+                queue.request(key, (current_settings().client(), avatar_id, request))
         except AddonError as exc:
             message = str(exc)
         if queue.error is not None:

@@ -88,11 +88,6 @@ class PreviewQueue:
         result = self.latest()
         return result.seconds if result else None
 
-    def forget(self) -> None:
-        """Ask again even for the same key next time (e.g. after the avatar was re-baked)."""
-        with self._cond:
-            self._requested_key = None
-
     def stop(self, timeout: float = 1.0) -> None:
         with self._cond:
             self._stopping = True
