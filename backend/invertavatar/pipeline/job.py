@@ -353,7 +353,8 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
             job.report(stage, TEXTURE_SHARE + 0.9 * (1.0 - TEXTURE_SHARE) * fraction, message)
 
         neural_baked, _, manifest["neural_bake"] = bake_neural_texture(
-            job.neural, mesh, model, iris.colour(), albedo.shape[0] // 2, bake_progress, job.cancel)
+            job.neural, mesh, model, iris.colour(), albedo.shape[0] // 2, bake_progress, job.cancel,
+            sclera_colour=iris.sclera(), scalp_colour=spec.hair_colour, iris_radius_iod=iris.radius_iod())
         job.timed("neural", started_bake)
     bundle = Bundle(manifest=manifest, mesh=mesh, albedo=albedo, coverage=coverage, neural_baked=neural_baked,
                     tracks=tracks, state=state, photographed=photographed)

@@ -37,12 +37,14 @@ def bake_tile_size(render_size: int) -> int:
 
 def bake_neural_texture(stage, mesh: dict[str, np.ndarray], model: HeadModel, iris_colour: np.ndarray | None = None,
                         skin_tile: int = 2048, progress: Progress | None = None,
-                        cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+                        cancel: threading.Event | None = None, **atlas_options) -> tuple[np.ndarray, np.ndarray, dict]:
     """Bake ``stage`` (a ``NeuralStage`` holding the avatar's session) at the neutral expression.
 
     ``mesh`` is the bundle's mesh (its personalised neutral ``vertices`` are the condition and the fusion's
-    geometry). Returns the baked atlas (S, S, 3) uint8, its coverage (S, S) uint8 (per-texel confidence, as
-    ``coverage.png``) and figures (coverage fractions, views, render size, seconds).
+    geometry); ``iris_colour`` and ``atlas_options`` go to ``texture.bake_atlas`` as for the photo texture (measured
+    eye colours, scalp tone), so both atlases paint the eyes alike. Returns the baked atlas (S, S, 3) uint8, its
+    coverage (S, S) uint8 (per-texel confidence, as ``coverage.png``) and figures (coverage fractions, views,
+    render size, seconds).
     """
     started = time.perf_counter()
     report = progress or (lambda stage_name, fraction, message: None)
@@ -56,7 +58,7 @@ def bake_neural_texture(stage, mesh: dict[str, np.ndarray], model: HeadModel, ir
         camera = portrait_camera(vertices, size, size, yaw, pitch)
         image = stage.render(vertices, camera)
         fusion.add_frame(image, vertices, camera, 1.0)
-    albedo, coverage, figures = bake_atlas(fusion, iris_colour, skin_tile=skin_tile)
+    albedo, coverage, figures = bake_atlas(fusion, iris_colour, skin_tile=skin_tile, **atlas_options)
     figures = {k: v for k, v in figures.items() if k.startswith("coverage")}
     figures.update(views=[name for name, _, _ in BAKE_VIEWS], render_size=size,
                    tile_size=fusion.tile_size, seconds=round(time.perf_counter() - started, 3))
@@ -82,14 +84,15 @@ def bake_bundle(source: Path, output: Path | None = None, progress: Progress | N
     if head.get("checksum") != model.checksum:
         raise InvertAvatarError("head_model_mismatch", f"{Path(source).name} was built with another head model.",
                                 "Install the head model the avatar was made with.")
-    iris = None
+    iris, options = None, {}
     if "iris.json" in bundle.state:
         from .iris import IrisColour
 
-        iris = IrisColour.from_bytes(bundle.state["iris.json"]).colour()
+        measured = IrisColour.from_bytes(bundle.state["iris.json"])
+        iris, options = measured.colour(), {"sclera_colour": measured.sclera(), "iris_radius_iod": measured.radius_iod()}
     stage = NeuralStage(model, bundle.state[STATE_FILE])
     baked, _, figures = bake_neural_texture(stage, bundle.mesh, model, iris, bundle.albedo.shape[0] // 2,
-                                            progress, cancel)
+                                            progress, cancel, **options)
     if cancel is not None and cancel.is_set():
         raise CancelledError()
     bundle.neural_baked = baked
