@@ -89,7 +89,8 @@ def bake_bundle(source: Path, output: Path | None = None, progress: Progress | N
         from .iris import IrisColour
 
         measured = IrisColour.from_bytes(bundle.state["iris.json"])
-        iris, options = measured.colour(), {"sclera_colour": measured.sclera(), "iris_radius_iod": measured.radius_iod()}
+        iris = measured.colour()
+        options = {"sclera_colour": measured.sclera(), "iris_radius_iod": measured.radius_iod()}
     stage = NeuralStage(model, bundle.state[STATE_FILE])
     baked, _, figures = bake_neural_texture(stage, bundle.mesh, model, iris, bundle.albedo.shape[0] // 2,
                                             progress, cancel, **options)
