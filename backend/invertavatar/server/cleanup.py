@@ -42,6 +42,7 @@ def clean_storage(worker: Worker, protected: set[str] | frozenset[str] = frozens
             log.info("clean-up removed avatar %s (%.1f MiB): %s", avatar.id, avatar.size_bytes / 2**20, reason)
     for job_id in store.old_finished_jobs(cutoff):
         store.delete_job(job_id)
+        worker.video(job_id).unlink(missing_ok=True)  # an animate job's result goes with its job
         log.info("clean-up forgot job %s (finished more than %g days ago)", job_id, config.max_age_days)
     _remove_stray_job_folders(worker)
     return removed

@@ -118,6 +118,8 @@ def _wait(client, job_id, timeout=120):
 
 
 def test_animate_job_renders_a_video_of_every_frame(api, tmp_path):
+    import time
+
     import av
 
     from invertavatar.headmodel.arkit import ARKIT_NAMES
@@ -143,3 +145,10 @@ def test_animate_job_renders_a_video_of_every_frame(api, tmp_path):
     with av.open(str(path)) as container:
         assert len(list(container.decode(video=0))) == 4
     assert read_bundle(client.app.state.service.worker.avatar_dir(ids["fit"])).manifest["mode"] == "fit"
+    # The storage clean-up forgets old jobs, and an animate job's video with it.
+    from invertavatar.server.cleanup import clean_storage
+
+    worker = client.app.state.service.worker
+    assert worker.video(job_id).is_file()
+    clean_storage(worker, protected=set(ids.values()), now=time.time() + 400 * 86400)
+    assert not worker.video(job_id).exists()
