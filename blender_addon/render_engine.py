@@ -243,10 +243,25 @@ class INVERTAVATAR_RenderEngine(bpy.types.RenderEngine):
         return self._queue
 
     def _viewport_scale(self, queue: PreviewQueue) -> float:
-        seconds = queue.last_seconds
-        if seconds is None or seconds < SLOW_SECONDS:
-            return 1.0
-        return 0.5 if seconds < VERY_SLOW_SECONDS else 0.25
+        """Fraction of the viewport's pixels to ask for, from the time the last picture took.
+
+        Decided once per new picture, with hysteresis: a slow picture lowers the scale at once, but it only rises
+        again when a picture at the lower scale came back in a quarter of the slow limit (else it would flip
+        between the two every picture).
+        """
+        result = queue.latest()
+        scale = getattr(self, "_scale", 1.0)
+        if result is None or result.serial == getattr(self, "_scaled_serial", None):
+            return scale
+        self._scaled_serial = result.serial
+        if result.seconds >= VERY_SLOW_SECONDS:
+            scale = 0.25
+        elif result.seconds >= SLOW_SECONDS:
+            scale = min(scale, 0.5)
+        elif result.seconds < SLOW_SECONDS / 4:
+            scale = min(1.0, scale * 2)
+        self._scale = scale
+        return scale
 
     def view_draw(self, context: bpy.types.Context, depsgraph: bpy.types.Depsgraph) -> None:
         scene = depsgraph.scene

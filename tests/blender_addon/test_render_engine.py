@@ -247,9 +247,21 @@ def test_viewport_helpers_decode_pictures_and_slow_down(clean_scene):
     np.testing.assert_allclose(rgba[-1, 0], [1, 0, 0, 1], atol=1e-3)  # Blender's rows start at the bottom
     np.testing.assert_allclose(rgba[0, 0], [0, 0, 1, 1], atol=1e-3)
 
-    class Timed:
-        def __init__(self, seconds):
-            self.last_seconds = seconds
+    from types import SimpleNamespace
 
+    class Queue:
+        def __init__(self):
+            self.result = None
+
+        def latest(self):
+            return self.result
+
+    view, queue = SimpleNamespace(), Queue()
     scale = engine.INVERTAVATAR_RenderEngine._viewport_scale
-    assert [scale(None, Timed(s)) for s in (None, 0.1, 0.8, 3.0)] == [1.0, 1.0, 0.5, 0.25]
+    steps = []
+    for serial, seconds in enumerate((None, 0.2, 0.8, 0.8, 0.2, 3.0, 0.05, 0.05, 0.05)):
+        queue.result = None if seconds is None else SimpleNamespace(serial=serial, seconds=seconds)
+        steps.append(scale(view, queue))
+        assert scale(view, queue) == steps[-1]  # the same picture decides once
+    # slow → half; a 0.2 s half-size picture keeps half (no flip-flop); very slow → quarter; fast ones step back up
+    assert steps == [1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.5, 1.0, 1.0]
