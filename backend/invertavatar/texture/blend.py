@@ -25,7 +25,7 @@ def feathered_alpha(known: np.ndarray, width: float) -> np.ndarray:
     inside = cv2.distanceTransform(seen, cv2.DIST_L2, 3)
     ramp = np.clip(inside / max(width, 1e-6), 0.0, 1.0)
     ramp = ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep: no kink where the ramp starts or ends
-    return (ramp * np.clip(known * 4.0, 0.0, 1.0)).astype(np.float32)
+    return (ramp * np.clip(known * 2.0, 0.0, 1.0)).astype(np.float32)
 
 
 def distance_from_seen(known: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-MIN_SHADING = 0.25  # a texel never brightens more than 4× (grazing or near-black texels carry little signal)
+MIN_SHADING = 0.4  # a texel never brightens more than 2.5× (deep shadow carries little signal)
 MAX_FIT_TEXELS = 40000  # a spread subset is plenty for 27 unknowns and keeps the fit cheap
 RIDGE = 1e-3  # pulls the higher-order terms towards zero when the normals cover a narrow range (one frontal photo)
 

@@ -154,15 +154,19 @@ class TextureFusion:
             footprint = geo.texel_size[idx] * focal / z[idx]  # image pixels per texel
             weight = ((cosine[idx] - MIN_COSINE) / (1 - MIN_COSINE)).square() * footprint.clamp(max=1.0) * sharpness
             if skin is not None:
-                weight = weight * torch.from_numpy(skin.sample(pixel[idx].numpy()))
-                kept = weight > MIN_WEIGHT  # the mask's soft tail carries no colour worth a texel
+                sure = torch.from_numpy(skin.sample(pixel[idx].numpy()))
+                weight = weight * sure
+                # Half-skin pixels are out: a thin dark glasses rim or hair strand keeps half its weight after the
+                # mask is softened, and a texel that one frame alone sees takes that frame's colour whatever its
+                # weight.
+                kept = (weight > MIN_WEIGHT) & (sure >= 0.5)
                 idx, weight = idx[kept], weight[kept]
             colour = sample_image(picture, pixel[idx][None, :, None, :], padding="border")[0, :, 0, :]
             seen.append((name, geo.texel[idx], colour, weight, normal[idx]))
         if seen and delight:
             # One lighting for the whole head in this frame, fitted over both tiles' skin texels.
-            colours = torch.cat([s[2] for s in seen])
-            albedo, _ = remove_shading(torch.cat([s[4] for s in seen]), colours, torch.cat([s[3] for s in seen]))
+            colours, normals_seen = torch.cat([s[2] for s in seen]), torch.cat([s[4] for s in seen])
+            albedo, _ = remove_shading(normals_seen, colours, torch.cat([s[3] for s in seen]))
             albedos = albedo.split([len(s[2]) for s in seen])
         else:
             albedos = [s[2] for s in seen]

@@ -185,7 +185,7 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
 
     lab = _lab(small)
     mean, inverse, skin_lab = skin_colour_model(lab, reference & (1 - holes))
-    inside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 4.0, dark=35.0, bright=25.0)
+    inside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 4.0, dark=28.0, bright=25.0)
     outside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 2.5, dark=30.0, bright=15.0)
     # Lips are skin texels of their own colour: only the lightness gate (a moustache is dark) applies there.
     lips = np.clip(_polygon(shape, points[OUTER_LIPS]) - mouth, 0, 1)
