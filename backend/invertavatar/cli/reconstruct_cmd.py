@@ -29,8 +29,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="align keyframes to the texture fused so far before fusing them (e.g. 12; slower)")
     parser.add_argument("--accept-any-face", action="store_true",
                         help="build even from faces that do not look human (animals...); the bundle says so")
+    parser.add_argument("--hair-colour", type=hair_colour, default=None, metavar="#RRGGBB",
+                        help="colour for the unseen scalp (e.g. #3b2a20 or 59,42,32); a bald-scalp tone by default")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.set_defaults(func=run)
+
+
+def hair_colour(text: str) -> tuple[float, float, float]:
+    """``#RRGGBB`` or ``R,G,B`` (0..255) → RGB in 0..1, for ``JobSpec.hair_colour``."""
+    text = text.strip()
+    try:
+        if text.startswith("#") and len(text) == 7:
+            values = [int(text[i:i + 2], 16) for i in (1, 3, 5)]
+        else:
+            values = [int(v) for v in text.split(",")]
+        if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+            raise ValueError(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a colour: use #RRGGBB or R,G,B with 0..255") from None
+    return tuple(v / 255.0 for v in values)
 
 
 def sample_photo(name: str, folder: Path) -> Path:
@@ -61,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         spec = JobSpec(inputs=inputs, output=output, refine=args.refine, mode=args.mode, head_model=args.head_model,
                        every=args.every, max_frames=args.max_frames, multiple_faces=args.multiple_faces,
                        texture_size=args.texture_size, overwrite=args.force,
-                       photometric_steps=args.photometric_steps, accept_any_face=args.accept_any_face)
+                       photometric_steps=args.photometric_steps, accept_any_face=args.accept_any_face,
+                       hair_colour=args.hair_colour)
         with progress_and_cancel() as (progress, cancel):
             result = run_job(spec, progress, cancel)
     for warning in result.warnings:
