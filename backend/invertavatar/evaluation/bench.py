@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "addon_import": ["--repeats", "2", "--frames", "250"],
     "detect": ["--frames", "20", "--fan-frames", "2"],
     "eval": ["--quick"],
+    "eval_clips": ["--quick"],
     "incremental_proof": ["--minutes", "3", "--identities", "8", "--frames", "4", "--test-people", "2",
                           "--targets", "2"],
     "inversion_step": ["--frames", "16", "--repeats", "1"],
