@@ -109,7 +109,8 @@ class AvatarRenderer:
         """(H, W, 3) uint8 render (mid-grey background) of the avatar at ``fit``'s pose, expression and camera.
 
         The bundle's albedo is de-lit (texture/delight.py); with ``photo`` the render is re-lit with the lighting
-        fitted to that photo inside ``region`` (H, W) bool (the whole face when omitted), so that a score compares
+        fitted to that photo inside ``region`` (H, W) bool (the whole head when omitted) and applied to the whole
+        rendered head, so that a score compares
         the avatar with the photo under the photo's own light, as a lit texture used to be compared.
         """
         from ..render.textured import camera_normals
@@ -126,10 +127,9 @@ class AvatarRenderer:
             if photo is None:
                 return rendered
             normals, _ = camera_normals(vertices, self.triangles, camera)
-        inside = mask[0].numpy() > 0
-        if region is not None:
-            inside &= region
-        return relight(rendered, photo, normals[0].numpy(), inside)
+        head = mask[0].numpy() > 0
+        inside = head & region if region is not None else head
+        return relight(rendered, photo, normals[0].numpy(), inside, apply=head)
 
 
 def score_frames(model: HeadModel, bundle: Bundle, frames: list[HeldOutFrame], colour_limit: float,

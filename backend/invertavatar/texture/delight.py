@@ -92,11 +92,14 @@ def remove_shading(normals: torch.Tensor, colour: torch.Tensor, weight: torch.Te
     return (colour / shade).clamp(0.0, 1.0), lighting
 
 
-def relight(albedo_render: np.ndarray, photo: np.ndarray, normals: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def relight(albedo_render: np.ndarray, photo: np.ndarray, normals: np.ndarray, mask: np.ndarray,
+            apply: np.ndarray | None = None) -> np.ndarray:
     """An albedo render (H,W,3) re-lit with the lighting fitted to ``photo`` at the same pixels (uint8 in and out).
 
-    ``normals`` (H,W,3) camera-space unit normals of the render, ``mask`` (H,W) bool where both show the face. Used by
-    the evaluation so that a de-lit avatar is scored against photos under the photos' own light.
+    ``normals`` (H,W,3) camera-space unit normals of the render, ``mask`` (H,W) bool where both show the face (the
+    fit), ``apply`` (H,W) bool where the light is applied (default ``mask``; the whole rendered head avoids a seam
+    at the mask's edge). Used by the evaluation so that a de-lit avatar is scored against photos under the photos'
+    own light.
     """
     if not mask.any():
         return albedo_render
@@ -104,6 +107,8 @@ def relight(albedo_render: np.ndarray, photo: np.ndarray, normals: np.ndarray, m
     albedo = torch.from_numpy(albedo_render[mask].astype(np.float32) / 255.0)
     seen = torch.from_numpy(photo[mask].astype(np.float32) / 255.0)
     lighting = fit_lighting(n, seen, torch.ones(len(n)), albedo=albedo.clamp(min=1e-3))
+    apply = mask if apply is None else apply
     out = albedo_render.astype(np.float32) / 255.0
-    out[mask] = (albedo * shading(n, lighting).clamp(min=0.0)).clamp(0.0, 1.0).numpy()
+    lit = torch.from_numpy(out[apply]) * shading(torch.from_numpy(normals[apply].astype(np.float32)), lighting)
+    out[apply] = lit.clamp(0.0, 1.0).numpy()
     return (out * 255.0 + 0.5).astype(np.uint8)
