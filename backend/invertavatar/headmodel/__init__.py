@@ -12,6 +12,9 @@ from .base import BONE_NAMES, HeadModel
 __all__ = ["ARKIT_NAMES", "ArkitMap", "BONE_NAMES", "HeadModel", "load_head_model"]
 
 
+FACEVERSE_SIDE_FILES = ("fv2fl_30.npy", "v31_face_mask_new.npy")
+
+
 @lru_cache(maxsize=4)
 def load_head_model(name: str = "ict", path: str | None = None) -> HeadModel:
     """Load a head model by name: ``"ict"`` (installed asset) or ``"faceverse"`` (the user's ``.npy``).
@@ -28,7 +31,8 @@ def load_head_model(name: str = "ict", path: str | None = None) -> HeadModel:
         from .faceverse import load_faceverse
 
         if path is None:
-            found = sorted(paths.faceverse_dir().glob("*.npy"))
+            # The official side files (fv2fl_30.npy, v31_face_mask_new.npy) live in the same folder: not models.
+            found = [f for f in sorted(paths.faceverse_dir().glob("*.npy")) if f.name not in FACEVERSE_SIDE_FILES]
             if not found:
                 raise InvertAvatarError(
                     "faceverse_missing", f"No FaceVerse model in {paths.faceverse_dir()}.",

@@ -5,8 +5,9 @@ with an allow-list (numpy array reconstruction only), so a foreign or tampered f
 Keys used (reference §2.2): ``meanshape`` (N*3), ``idBase`` (N*3, I), ``exBase`` (N*3, E), optional ``exBase_52``
 (N*3, 52, ARKit order), ``tri`` (T, 3), ``uv_per_ver`` or ``uv`` (N, 2), ``ver_inds`` (eyeball boundaries),
 optional ``mediapipe_keypoints`` (478,) and ``keypoints`` (68,).
-Units: centimetres, +Y up, face towards +Z (the FaceVerse code negates y and z to reach its camera frame);
-this orientation is inferred from the reference code, not verified on a real file here.
+Units are measured from the file (faceverse_layout.units_to_metres: v3.1 and v3.6 differ); orientation +Y up, face
+towards +Z (the FaceVerse code negates y and z to reach its camera frame), inferred from the reference code, not
+verified on a real file here. Texture tiles come from the file's own UV chart (faceverse_layout.derive_layout).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import numpy as np
 from ..errors import InvertAvatarError
 from .arkit import ARKIT_NAMES, ArkitMap, map_sided_names
 from .base import HeadModel
+from .faceverse_layout import derive_layout, units_to_metres
 from .rig import build_rig
 
-CM_TO_M = 0.01
 REQUIRED_KEYS = ("meanshape", "idBase", "exBase", "tri", "ver_inds")
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -68,25 +69,33 @@ def faceverse_from_dict(model: dict, checksum: str, name: str = "faceverse") -> 
     if missing:
         raise InvertAvatarError("faceverse_damaged", f"The FaceVerse file lacks {missing}", HINT)
     try:
-        mean = np.asarray(model["meanshape"], np.float32).reshape(-1, 3) * CM_TO_M
-        n = len(mean)
-        identity = np.asarray(model["idBase"], np.float32).reshape(n, 3, -1).transpose(2, 0, 1) * CM_TO_M
+        raw_mean = np.asarray(model["meanshape"], np.float32).reshape(-1, 3)
+        n = len(raw_mean)
+        ver_inds = np.asarray(model["ver_inds"], np.int64).ravel()
+        tri = np.asarray(model["tri"], np.int64).reshape(-1, 3)
+        if tri.max(initial=0) >= n or tri.min(initial=0) < 0 or len(ver_inds) < 3 or not (
+                0 < ver_inds[0] < ver_inds[1] < ver_inds[2] <= n):
+            raise InvertAvatarError("faceverse_damaged", "The FaceVerse triangles or eye indices point past the mesh",
+                                    HINT)
+        regions = {"eyeball_left": np.arange(ver_inds[0], ver_inds[1]),
+                   "eyeball_right": np.arange(ver_inds[1], ver_inds[2]),
+                   "face": np.arange(0, ver_inds[0])}
+        unit, to_metres = units_to_metres(raw_mean, regions["eyeball_left"], regions["eyeball_right"])
+        mean = raw_mean * to_metres
+        identity = np.asarray(model["idBase"], np.float32).reshape(n, 3, -1).transpose(2, 0, 1) * to_metres
         has_arkit = "exBase_52" in model
         ex_key = "exBase_52" if has_arkit else "exBase"
-        expression = np.asarray(model[ex_key], np.float32).reshape(n, 3, -1).transpose(2, 0, 1) * CM_TO_M
-        tri = np.asarray(model["tri"], np.int64).reshape(-1, 3)
+        expression = np.asarray(model[ex_key], np.float32).reshape(n, 3, -1).transpose(2, 0, 1) * to_metres
         uv = np.asarray(model.get("uv_per_ver", model.get("uv", np.zeros((n, 2)))), np.float32).reshape(n, 2)
-        ver_inds = np.asarray(model["ver_inds"], np.int64).ravel()
+        keypoints = np.asarray(model.get("mediapipe_keypoints", np.zeros(0)), np.int64).ravel()
     except ValueError as exc:
         raise InvertAvatarError("faceverse_damaged", f"The FaceVerse arrays have unexpected shapes ({exc})",
                                 HINT) from exc
-    if tri.max(initial=0) >= n or len(ver_inds) < 3 or ver_inds[2] > n:
-        raise InvertAvatarError("faceverse_damaged", "The FaceVerse triangles or eye indices point past the mesh",
-                                HINT)
+    if len(keypoints) and (len(keypoints) < 468 or keypoints.max() >= n or keypoints.min() < 0):
+        raise InvertAvatarError("faceverse_damaged", f"The FaceVerse file's mediapipe_keypoints ({len(keypoints)}) "
+                                "are not MediaPipe's 468/478 points on its mesh", HINT)
+    layout = derive_layout(mean, tri, uv, regions, keypoints if len(keypoints) else np.arange(ver_inds[0]))
     faces = np.concatenate([tri, -np.ones((len(tri), 1), np.int64)], 1).astype(np.int32)
-    regions = {"eyeball_left": np.arange(ver_inds[0], ver_inds[1]),
-               "eyeball_right": np.arange(ver_inds[1], ver_inds[2]),
-               "face": np.arange(0, ver_inds[0])}
     if has_arkit:
         names = ARKIT_NAMES
         arkit = map_sided_names(list(ARKIT_NAMES))
@@ -97,11 +106,13 @@ def faceverse_from_dict(model: dict, checksum: str, name: str = "faceverse") -> 
         arkit = ArkitMap(matrix=np.zeros((len(names), 52), np.float32), to_arkit=np.zeros((52, len(names)),
                          np.float32), missing=ARKIT_NAMES)
         jaw = None
-    extras = {k: np.asarray(model[k], np.int64) for k in ("mediapipe_keypoints",) if k in model}
+    extras = {"mediapipe_keypoints": keypoints} if len(keypoints) else {}
+    extras["file_unit"] = np.array(unit)
+    extras["face_uv_box"] = np.array(layout["face_box"], np.float32)
     landmarks68 = np.asarray(model.get("keypoints", np.zeros(0)), np.int64).ravel()
     return HeadModel(
-        name=name, checksum=checksum, vertices=mean, faces=faces, uv=uv, face_uv=faces.copy(),
-        face_material=np.zeros(len(faces), np.int16), material_names=("M_Face",), identity_basis=identity,
+        name=name, checksum=checksum, vertices=mean, faces=faces, uv=layout["uv"], face_uv=layout["face_uv"],
+        face_material=layout["face_material"], material_names=layout["material_names"], identity_basis=identity,
         expression_basis=expression, expression_names=tuple(names), landmarks68=landmarks68, regions=regions,
         arkit=arkit, rig=build_rig(mean, regions, jaw), extras=extras,
     )

@@ -100,3 +100,26 @@ def test_pickled_code_is_never_executed(tmp_path):
     import os
 
     assert not os.path.exists("/tmp/should-not-exist-invertavatar")
+
+
+def test_tiles_come_from_the_files_uv_chart(tmp_path):
+    raw = synthetic_faceverse()
+    model = load_faceverse(save(tmp_path, raw))
+    n = model.n_vertices
+    np.testing.assert_allclose(model.uv[:n], raw["uv_per_ver"])  # per-vertex UVs kept for the mesh condition
+    assert model.uv.shape[0] > n and model.face_uv.max() < len(model.uv)
+    eyes = np.concatenate([model.regions["eyeball_left"], model.regions["eyeball_right"]])
+    on_eye = np.isin(model.faces[:, :3], eyes).all(1)
+    names = np.array(model.material_names)[model.face_material]
+    assert set(names[on_eye]) <= {"M_ScleraLeft", "M_IrisLeft", "M_ScleraRight", "M_IrisRight"}
+    assert set(names[~on_eye]) <= {"M_Face", "M_BackHead"}
+    assert str(model.extras["file_unit"]) == "cm"
+
+
+def test_units_follow_the_file(tmp_path):
+    raw = synthetic_faceverse()
+    raw["meanshape"] = raw["meanshape"] * 10.0  # the same head stored in millimetres (as v3.6 is)
+    model = load_faceverse(save(tmp_path, raw, "mm.npy"))
+    assert str(model.extras["file_unit"]) == "mm"
+    eye_l, eye_r = (model.vertices[model.regions[r]].mean(0) for r in ("eyeball_left", "eyeball_right"))
+    assert 0.05 < np.linalg.norm(eye_l - eye_r) < 0.08
