@@ -39,5 +39,8 @@ def load_head_model(name: str = "ict", path: str | None = None) -> HeadModel:
                     "Download FaceVerse (v3: faceverse_v3_1.npy) under its terms and put it there; see "
                     "docs/user-files.md. The default ICT model works without it.")
             path = str(found[0])
-        return load_faceverse(Path(path))
+        from .faceverse_arkit import with_arkit_transfer
+
+        # Without exBase_52 the ARKit keys come through ICT's shapes (computed once per file, then cached).
+        return with_arkit_transfer(load_faceverse(Path(path)), load_head_model("ict"))
     raise InvertAvatarError("unknown_head_model", f"Unknown head model {name!r}.", "Use 'ict' or 'faceverse'.")

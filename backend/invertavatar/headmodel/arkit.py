@@ -39,11 +39,14 @@ class ArkitMap:
     ``matrix`` is (E, 52): model expression weights = ``matrix @ arkit_weights``. ``to_arkit`` is (52, E): the
     ARKit shape delta of name k is ``sum_e to_arkit[k, e] * model_delta[e]``; paired shapes (``browInnerUp_L/_R``)
     are summed. ``missing`` lists ARKit names the model cannot express; their rows are zero, never invented.
+    ``from_model`` (52, E), when set, reads ARKit weights back from model weights for maps that mix many model
+    shapes per name (FaceVerse's fitted transfer); otherwise ``to_arkit`` averaged over the pair does.
     """
 
     matrix: np.ndarray
     to_arkit: np.ndarray
     missing: tuple[str, ...] = field(default_factory=tuple)
+    from_model: np.ndarray | None = None
 
     @property
     def available(self) -> np.ndarray:

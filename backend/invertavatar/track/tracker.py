@@ -332,9 +332,12 @@ class Tracker:
 
 def expression_to_arkit(model: HeadModel, expression: np.ndarray, detector_scores: np.ndarray | None) -> np.ndarray:
     """ARKit-52 weights from the model's fitted weights; names the model lacks keep the detector's score."""
-    mapped = model.arkit.to_arkit @ expression
-    counts = model.arkit.to_arkit.sum(1)
-    arkit = np.where(counts > 0, mapped / np.maximum(counts, 1), 0.0)
+    if model.arkit.from_model is not None:
+        arkit = model.arkit.from_model @ expression
+    else:
+        mapped = model.arkit.to_arkit @ expression
+        counts = model.arkit.to_arkit.sum(1)
+        arkit = np.where(counts > 0, mapped / np.maximum(counts, 1), 0.0)
     if detector_scores is not None:
         missing = ~model.arkit.available
         arkit[missing] = detector_scores[missing]

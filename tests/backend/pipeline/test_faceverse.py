@@ -46,6 +46,11 @@ def test_reconstruct_gives_the_files_topology_and_its_uv_tiles(faceverse_file, f
     assert bundle.mesh["vertices"].shape == (len(raw["uv_per_ver"]), 3)
     assert np.array_equal(bundle.mesh["faces"][:, :3], raw["tri"])  # the file's own triangles
     assert bundle.manifest["metrics"]["landmark_error_iod_mean"] < 0.06
+    # 52 ARKit keys through the fitted transfer; the synthetic basis' left-out shapes are listed, not invented.
+    assert len(bundle.mesh["expression_names"]) == 52 and bundle.mesh["expression_available"].sum() == 48
+    assert {"cheekPuff", "noseSneerLeft", "noseSneerRight", "tongueOut"} <= set(
+        bundle.manifest["arkit"]["missing"])
+    assert bundle.mesh["expression_deltas"][bundle.mesh["expression_available"]].any(axis=(1, 2)).all()
     # Every triangle lies on one of the model-derived tiles, and the face tile holds the face's texels.
     assert set(np.unique(model.face_material)) == set(range(len(model.material_names)))
     assert bundle.manifest["metrics"]["coverage_face"] > 0.2
