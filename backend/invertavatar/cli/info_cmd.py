@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..paths import faceverse_dir
 from ..status import installation_report
 
 
@@ -20,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = installation_report()
     report["official_files"] = official_files(checkpoints_dir())
+    report["faceverse_files"] = faceverse_files()
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -34,4 +36,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"official InvertAvatar files (in {checkpoints_dir()}):")
     for item in report["official_files"]:
         print(f"  {item['name']:25s} {'present' if item['present'] else 'absent':9s} {item['note']}")
+    print(f"FaceVerse user files (in {faceverse_dir()}; none is downloaded or shipped):")
+    for item in report["faceverse_files"]:
+        print(f"  {item['name']:35s} {'present' if item['present'] else 'absent':9s} for {item['needed_for']}; "
+              f"{item['source']}")
     return 0
+
+
+def faceverse_files() -> list[dict]:
+    """The FaceVerse model and the official pipeline's side files: present or not, what needs them, their origin."""
+    from ..headmodel import FACEVERSE_USER_FILES
+
+    return [{"name": name, "present": (faceverse_dir() / name).is_file(), "needed_for": need, "source": source}
+            for name, need, source in FACEVERSE_USER_FILES]

@@ -13,6 +13,15 @@ __all__ = ["ARKIT_NAMES", "ArkitMap", "BONE_NAMES", "HeadModel", "load_head_mode
 
 
 FACEVERSE_SIDE_FILES = ("fv2fl_30.npy", "v31_face_mask_new.npy")
+# What a user puts in the FaceVerse folder (none is downloaded or shipped): name, need, where it comes from.
+FACEVERSE_USER_FILES = (
+    ("faceverse_v3_1.npy", "--head-model faceverse", "FaceVerse v3.1 model: the official InvertAvatar README's "
+     "download (data_preprocess/FaceVerse/v3/), under FaceVerse's terms"),
+    ("fv2fl_30.npy", "official prior", "FaceVerse -> canonical transform: official repository, data_preprocess"),
+    ("v31_face_mask_new.npy", "official prior", "per-vertex face mask: official repository, data_preprocess"),
+    ("dense_uv_expanded_mask_onlyFace.png", "official encoders' UV inputs (not read by this version)",
+     "UV-space face mask: official repository, data_preprocess"),
+)
 
 
 @lru_cache(maxsize=4)

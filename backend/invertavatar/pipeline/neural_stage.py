@@ -20,12 +20,11 @@ from ..errors import InvertAvatarError
 from ..headmodel import HeadModel
 from ..render import Camera
 from ..render.crop import crop_image, crop_intrinsics, square_crop
-from .neural_check import find_neural_checkpoints
+from .neural_check import FACEVERSE_SIDE_FILES as FACEVERSE_EXTRAS
+from .neural_check import check_prior_head_model, find_neural_checkpoints
 
 STATE_FILE = "neural_session.safetensors"
 CROP = 512
-# FaceVerse's side files of the official condition (user-supplied, beside the model in the FaceVerse folder).
-FACEVERSE_EXTRAS = ("fv2fl_30.npy", "v31_face_mask_new.npy")
 
 _NETS: dict[tuple, object] = {}
 _NETS_LOCK = threading.Lock()
@@ -77,6 +76,7 @@ class NeuralStage:
     def __init__(self, model: HeadModel, saved_state: bytes | None = None) -> None:
         from ..neural.inversion.session import InversionSession
 
+        check_prior_head_model(find_neural_checkpoints()[0], model.name)  # before loading gigabytes of weights
         net = load_inversion_net()
         self.model = model
         self.condition = make_condition(model, net.prior_config)

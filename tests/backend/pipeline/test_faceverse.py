@@ -81,3 +81,64 @@ def test_a_file_with_no_sensible_head_size_is_refused(ict_model, tmp_path):
     with pytest.raises(InvertAvatarError) as info:
         load_faceverse(path)
     assert info.value.code == "faceverse_units" and "inter-ocular" in info.value.message
+
+
+# ----------------------------------------------------------------------------------------- neural mode
+def _checkpoints(folder, official: bool):
+    """Tiny random prior + encoders; ``official`` marks the prior as converted from the official release."""
+    import torch
+
+    from invertavatar.neural.checkpoints import save_prior
+    from invertavatar.neural.config import tiny_config
+    from invertavatar.neural.inversion.checkpoints import save_encoders
+    from invertavatar.neural.inversion.config import tiny_encoder_config
+    from invertavatar.neural.inversion.model import InversionNet
+    from invertavatar.neural.prior.generator import Next3DGenerator
+
+    torch.manual_seed(0)
+    generator = Next3DGenerator(tiny_config())
+    save_prior(folder / "prior.safetensors", generator, {"source": "ani3dgan512.pkl"} if official else None)
+    save_encoders(folder / "encoders.safetensors", InversionNet(generator, tiny_encoder_config()))
+
+
+@pytest.mark.parametrize("official, head_model, names", [
+    (True, "ict", "faceverse_v3_1.npy"), (False, "faceverse", "--head-model ict")])
+def test_neural_mode_refuses_a_prior_of_the_other_head_model(faceverse_file, faceverse_bundle, tmp_path,
+                                                             monkeypatch, official, head_model, names):
+    from invertavatar.errors import InvertAvatarError
+
+    _checkpoints(tmp_path, official)
+    monkeypatch.setenv("INVERTAVATAR_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(InvertAvatarError) as info:
+        run_job(JobSpec([faceverse_bundle[1]], tmp_path / "n.avatar", mode="neural", head_model=head_model,
+                        texture_size=TEXTURE_SIZE))
+    assert info.value.code == "neural_head_model_mismatch"
+    assert names in info.value.message + info.value.hint
+    assert not (tmp_path / "n.avatar").exists()
+
+
+def test_official_prior_with_faceverse_needs_the_side_files_then_runs(faceverse_file, faceverse_bundle, tmp_path,
+                                                                      monkeypatch):
+    from invertavatar.errors import InvertAvatarError
+    from invertavatar.pipeline.neural_stage import STATE_FILE
+
+    _checkpoints(tmp_path, official=True)
+    monkeypatch.setenv("INVERTAVATAR_CHECKPOINTS", str(tmp_path))
+    spec = JobSpec([faceverse_bundle[1]], tmp_path / "n.avatar", mode="neural", head_model="faceverse",
+                   texture_size=TEXTURE_SIZE)
+    with pytest.raises(InvertAvatarError, match="fv2fl_30.npy"):
+        run_job(spec)
+    # Stand-ins with the documented layout: fv2fl (scale 0.0867, y and z flipped, small shift), a per-vertex mask.
+    fv2fl = np.diag([0.0867, -0.0867, -0.0867, 1.0])
+    fv2fl[:3, 3] = (-0.00057, -0.0179, -0.0589)
+    n = len(np.load(faceverse_file, allow_pickle=True).item()["uv_per_ver"])
+    side = [faceverse_file.parent / "fv2fl_30.npy", faceverse_file.parent / "v31_face_mask_new.npy"]
+    np.save(side[0], fv2fl)
+    np.save(side[1], np.ones(n, np.float32))
+    try:
+        bundle = read_bundle(run_job(spec).bundle)
+    finally:
+        for path in side:
+            path.unlink()
+    assert bundle.manifest["mode"] == "neural" and bundle.manifest["metrics"]["neural_frames"] == 1
+    assert STATE_FILE in bundle.state

@@ -71,6 +71,11 @@ class FaceverseCondition:
         self.vertex_alpha = torch.from_numpy(mask.astype(np.float32))
         self.uv = torch.from_numpy(expand_face_uv(head_model.uv).astype(np.float32))
         self.triangles = np.asarray(head_model.triangles)
+        # The encoders' UV unwrap (inversion/unwrap.py) reads the same per-vertex expanded UVs (reference §2.5).
+        self.uv_triangles = torch.from_numpy(self.triangles)
+        # Its textured triangles: the face mask averaged over the corners, binarised at 0.5 as the loaders do (an
+        # approximation of the UV-space mask dense_uv_expanded_mask_onlyFace.png, which this version does not read).
+        self.triangle_alpha = (self.vertex_alpha[torch.from_numpy(self.triangles)].mean(1) > 0.5).float()
         # Backend metres -> prior world as one similarity: g = scale * rotation @ v + offset.
         linear = fv2fl[:3, :3] @ np.diag([10.0, -10.0, -10.0])
         det = np.linalg.det(linear)
