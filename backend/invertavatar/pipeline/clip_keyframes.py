@@ -5,8 +5,8 @@ sharpest, best-tracked, largest and most neutral frames, at least ``MIN_GAP_S`` 
 mouth open and the best with the eyes closed (so lips, teeth and eyelids are seen both ways). Only a crop around the
 face is kept, and never more than ``capacity`` of them, so memory does not grow with the clip. When the clip ends,
 :meth:`ClipKeyframes.choose` spends the budget: one frame per view first (the most frontal view, then always the
-view farthest from those taken), then the expression frames, then further frames of each view in turn — more frames
-of a view lower the texture's noise in fusion.
+view farthest from those taken), then the expression frames, then views seen only in poor frames, then further
+frames of each view in turn — more frames of a view lower the texture's noise in fusion.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ VIEW_BIN = np.radians(15.0)  # yaw and pitch bin width
 VIEW_LIMIT = np.radians((60.0, 30.0))  # |yaw|, |pitch| beyond these fall into the outermost bins
 MIN_GAP_S = 0.12  # candidates of one view closer in time than this are near-duplicates: the better one stays
 MOUTH_OPEN, EYES_CLOSED = 0.35, 0.6  # ARKit weights that make an "open mouth" / "closed eyes" frame
+QUALITY_SHARE = 0.5  # a view whose best frame scores under this share of the clip's best comes after the good ones
 CROP_SCALE = 2.2  # the stored crop is this many times the landmark box: room for forehead, ears and neck
 TRACKING_SCALE = 0.03  # landmark error (share of the eye distance) at which the tracking term halves the quality
 SIZE_SCALE = 300.0  # landmark-box side (pixels) beyond which a bigger face adds no texture detail here
@@ -178,9 +179,9 @@ class ClipKeyframes:
             any(candidate is c for c in self.special.values())
 
     # -------------------------------------------------------------------------------------------------- choice
-    def view_order(self) -> list[tuple[int, int]]:
+    def view_order(self, views: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
         """Views with candidates: the most frontal first, then always the one farthest from those already taken."""
-        views = [v for v, members in self.bins.items() if members]
+        views = [v for v, members in self.bins.items() if members] if views is None else list(views)
         if not views:
             return []
         order = [min(views, key=lambda v: (v[0] ** 2 + v[1] ** 2, v))]
@@ -192,20 +193,32 @@ class ClipKeyframes:
         return order
 
     def choose(self) -> list[Candidate]:
-        """Spend the budget (see the module docstring); the result is in clip order."""
-        order = self.view_order()
-        ranked = {v: sorted(self.bins[v], key=lambda c: -c.quality) for v in order}
+        """Spend the budget (see the module docstring); the result is in clip order.
+
+        Views and expression frames whose best frame is far worse than the clip's best (``QUALITY_SHARE``: blurred,
+        badly tracked, tiny) wait until every good view and expression has been taken.
+        """
+        ranked = {v: sorted(m, key=lambda c: -c.quality) for v, m in self.bins.items() if m}
+        best = max((m[0].quality for m in ranked.values()), default=0.0)
+        good = [v for v, m in ranked.items() if m[0].quality >= QUALITY_SHARE * best]
+        order = self.view_order(good) + self.view_order([v for v in ranked if v not in good])
+        best_plain = max((m[0].plain_quality for m in ranked.values()), default=0.0)
+        expressions = [self.special[s] for s in ("eyes_closed", "mouth_open") if s in self.special]
         chosen: list[Candidate] = []
 
         def take(candidate: Candidate) -> None:
             if len(chosen) < self.budget and all(candidate is not c for c in chosen):
                 chosen.append(candidate)
 
-        for view in order:
+        for view in order[:len(good)]:
             take(ranked[view][0])
-        for slot in ("eyes_closed", "mouth_open"):
-            if slot in self.special:
-                take(self.special[slot])
+        for candidate in expressions:
+            if candidate.plain_quality >= QUALITY_SHARE * best_plain:
+                take(candidate)
+        for view in order[len(good):]:
+            take(ranked[view][0])
+        for candidate in expressions:
+            take(candidate)
         depth = max((len(m) for m in ranked.values()), default=0)
         for rank in range(1, depth):
             for view in order:

@@ -251,8 +251,10 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
 
 def _use_clip_keyframes(job: _Job, keyframes: ClipKeyframes, tracker: Tracker, fusion: TextureFusion,
                         iris: "IrisColour") -> None:
-    """Refit the chosen clip keyframes as keyframes of the avatar's identity, then fuse each from its stored crop."""
+    """Refit the chosen clip keyframes as keyframes of the avatar's identity, then fuse them from their stored crops
+    robustly: each texel's samples are judged against the plain mean of all of them (texture/fusion.py)."""
     chosen = keyframes.choose()
+    fitted = []
     for n, candidate in enumerate(chosen):
         job.check_cancel()
         job.report("texture", TRACK_SHARE * (1 + 0.05 * n / max(len(chosen), 1)),
@@ -267,14 +269,34 @@ def _use_clip_keyframes(job: _Job, keyframes: ClipKeyframes, tracker: Tracker, f
             continue  # tracked in context, but not fitted on its own: not a keyframe
         finally:
             job.timed("track", started)
-        image, detection, view = candidate.crop_view(fit)
-        _use_keyframe(job, image, detection, view, tracker, fusion, iris, candidate.sharpness,
-                      full=(candidate.detection, fit))
+        fitted.append((candidate, fit, *candidate.crop_view(fit)))
+    started = time.perf_counter()
+    skins = [skin_mask(image, detection) for _, _, image, detection, _ in fitted]
+    if len(fitted) >= 3:  # with two frames, neither can outvote the other
+        fusion.reference = fusion.snapshot()
+        for (candidate, _, image, _, view), skin in zip(fitted, skins):
+            job.check_cancel()
+            fusion.reference.add_frame(image, _vertices(tracker, view), _camera(view), candidate.sharpness,
+                                       skin=skin)
+    job.timed("texture", started)
+    try:
+        for (candidate, fit, image, detection, view), skin in zip(fitted, skins):
+            job.check_cancel()
+            _use_keyframe(job, image, detection, view, tracker, fusion, iris, candidate.sharpness,
+                          full=(candidate.detection, fit), skin=skin)
+    finally:
+        fusion.reference = None
     job.keyframes = [c.index for c in chosen]
 
 
+def _vertices(tracker: Tracker, fit: FrameFit) -> np.ndarray:
+    """The fitted head of one frame without its pose (model space), with the current identity."""
+    return tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None],
+                                  torch.from_numpy(fit.expression).float()[None])[0].numpy()
+
+
 def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracker: Tracker, fusion: TextureFusion,
-                  iris: "IrisColour", sharpness: float, full: tuple | None = None) -> None:
+                  iris: "IrisColour", sharpness: float, full: tuple | None = None, skin=None) -> None:
     """Fuse one keyframe into the texture (and the neural state). ``image``/``detection``/``fit`` may be a crop of
     the frame; ``full`` is then its full-frame (detection, fit), which the photometric landmark term needs."""
     job.used += 1
@@ -288,9 +310,9 @@ def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracke
         else:
             tracker.refine_photometric(full[1], full[0], image, texture, job.spec.photometric_steps,
                                        crop=(image, detection, fit))
-    vertices = tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None],
-                                      torch.from_numpy(fit.expression).float()[None])[0].numpy()
-    fusion.add_frame(image, vertices, _camera(fit), sharpness, skin=skin_mask(image, detection))
+    vertices = _vertices(tracker, fit)
+    skin = skin if skin is not None else skin_mask(image, detection)
+    fusion.add_frame(image, vertices, _camera(fit), sharpness, skin=skin)
     iris.add(image, detection)
     job.timed("texture", started)
     if job.neural is not None:

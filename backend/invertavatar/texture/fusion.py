@@ -25,6 +25,8 @@ OVERLAY_SLOTS = {"lacrimal", "eyelashes", "occlusion", "eye_blend"}
 DEPTH_TOLERANCE = 0.004  # metres: a texel this close behind the visible surface is the visible surface
 MIN_COSINE = 0.35  # grazing views carry no usable colour
 SILHOUETTE_MARGIN = 0.006  # of the image size
+ROBUST_SCALE = 0.1  # RGB distance (0..1 per channel) from the running mean at which a sample's weight halves
+ROBUST_MIN_WEIGHT = 0.5  # a texel's weight sum before its mean is trusted to judge new samples
 MIN_WEIGHT = 1e-4  # a texel's weight from one frame below this is dropped rather than added
 
 
@@ -107,6 +109,8 @@ class TextureFusion:
         opaque = ~np.isin(materials[model.face_material[model.triangle_face]], list(OVERLAY_SLOTS))
         self._opaque_triangles = torch.from_numpy(model.triangles[opaque])
         self.frames = 0
+        self.robust = True  # outlier-rejecting fusion (see _agreement); off gives the plain weighted mean
+        self.reference: TextureFusion | None = None  # judges new samples instead of the running state (see _agreement)
 
     def add_frame(self, image: np.ndarray, vertices: np.ndarray, camera: Camera, sharpness: float = 1.0,
                   skin: "SkinMask | None" = None, delight: bool = True) -> None:
@@ -166,15 +170,47 @@ class TextureFusion:
         if seen and delight:
             # One lighting for the whole head in this frame, fitted over both tiles' skin texels.
             colours, normals_seen = torch.cat([s[2] for s in seen]), torch.cat([s[4] for s in seen])
-            albedo, _ = remove_shading(normals_seen, colours, torch.cat([s[3] for s in seen]))
+            # After the first frame, the light is fitted against the albedo fused so far (see remove_shading).
+            held = torch.cat([self.weight_sum[s[0]][s[1]] for s in seen])
+            prior = torch.cat([self.colour_sum[s[0]][s[1]] for s in seen]) / held.clamp(min=1e-8)[:, None]
+            albedo, _ = remove_shading(normals_seen, colours, torch.cat([s[3] for s in seen]), prior, held)
             albedos = albedo.split([len(s[2]) for s in seen])
         else:
             albedos = [s[2] for s in seen]
         for (name, texel, colour, weight, _), albedo in zip(seen, albedos):
+            if self.robust:
+                weight = weight * self._agreement(name, texel, albedo)
             self.colour_sum[name].index_add_(0, texel, albedo * weight[:, None])
             self.photo_sum[name].index_add_(0, texel, colour * weight[:, None])
             self.weight_sum[name].index_add_(0, texel, weight)
         self.frames += 1
+
+    def _agreement(self, name: str, texel: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+        """Robust fusion: how far a texel's new colour is from what the frames agree on, as a weight factor.
+
+        A Cauchy weight on the distance to a mean: compression blocks, motion blur and a passing hand are outvoted
+        instead of averaged in, while agreeing frames keep nearly their full weight. The mean is ``reference``'s when
+        one is set — the plain mean over all frames of the batch (one reweighting step), so that no frame's outliers
+        become the yardstick — else the running mean, once a texel holds ``ROBUST_MIN_WEIGHT``. The state stays the
+        running sums (bounded, saved as before).
+        """
+        judge = self.reference if self.reference is not None else self
+        held = judge.weight_sum[name][texel]
+        mean = judge.colour_sum[name][texel] / held.clamp(min=1e-8)[:, None]
+        factor = 1.0 / (1.0 + ((colour - mean).norm(dim=1) / ROBUST_SCALE).square())
+        return torch.where(held >= ROBUST_MIN_WEIGHT, factor, torch.ones_like(factor))
+
+    def snapshot(self) -> "TextureFusion":
+        """A copy of the running state (geometry shared) that plain-averages what is added to it: the reference
+        for a robust batch (see ``_agreement``)."""
+        import copy
+
+        twin = copy.copy(self)
+        twin.colour_sum = {k: v.clone() for k, v in self.colour_sum.items()}
+        twin.photo_sum = {k: v.clone() for k, v in self.photo_sum.items()}
+        twin.weight_sum = {k: v.clone() for k, v in self.weight_sum.items()}
+        twin.robust, twin.reference = False, None
+        return twin
 
     def mean_colour(self, name: str, photographed: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(size, size, 3) float albedo (or as-photographed colour) where seen (0 elsewhere) and (size, size) weight."""

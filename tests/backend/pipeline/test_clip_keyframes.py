@@ -161,3 +161,16 @@ def test_pipeline_takes_late_sharp_frames_and_spends_the_budget(ict_model, groun
     manifest = read_bundle(result.bundle).manifest
     assert manifest["frames"]["used"] == 3
     assert manifest["keyframes"] and min(manifest["keyframes"]) >= 16
+
+
+def test_a_view_seen_only_blurred_waits_for_the_good_ones():
+    keys = ClipKeyframes(budget=2)
+    for i in range(40):
+        _offer(keys, i, sharpness=0.8, yaw=0.0)
+    for i in range(40, 60):
+        _offer(keys, i, sharpness=0.8, yaw=0.3)
+    for i in range(60, 80):
+        _offer(keys, i, sharpness=0.15, yaw=0.9)  # the farthest view, but only ever blurred
+    assert {c.view[0] for c in keys.choose()} == {0, 1}
+    keys.budget = 3
+    assert len({c.view for c in keys.choose()}) == 3  # with room to spare it is still used
