@@ -170,10 +170,7 @@ class TextureFusion:
         if seen and delight:
             # One lighting for the whole head in this frame, fitted over both tiles' skin texels.
             colours, normals_seen = torch.cat([s[2] for s in seen]), torch.cat([s[4] for s in seen])
-            # After the first frame, the light is fitted against the albedo fused so far (see remove_shading).
-            held = torch.cat([self.weight_sum[s[0]][s[1]] for s in seen])
-            prior = torch.cat([self.colour_sum[s[0]][s[1]] for s in seen]) / held.clamp(min=1e-8)[:, None]
-            albedo, _ = remove_shading(normals_seen, colours, torch.cat([s[3] for s in seen]), prior, held)
+            albedo, _ = remove_shading(normals_seen, colours, torch.cat([s[3] for s in seen]))
             albedos = albedo.split([len(s[2]) for s in seen])
         else:
             albedos = [s[2] for s in seen]
