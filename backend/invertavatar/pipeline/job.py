@@ -51,6 +51,7 @@ class JobSpec:
     texture_size: int = 1024  # fusion resolution per skin tile; the atlas stores 2048² skin tiles
     photometric_steps: int = 0  # keyframes after the first: align to the fused texture before fusing (0 = off)
     hair_colour: tuple[float, float, float] | None = None  # RGB 0..1 for the unseen scalp; a bald-scalp tone if None
+    delight: bool = True  # divide each keyframe's fitted lighting out of the albedo (texture/delight.py)
     overwrite: bool = False
     accept_any_face: bool = False  # build even from faces the human-face check refuses (stated in the bundle)
 
@@ -312,7 +313,7 @@ def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracke
                                        crop=(image, detection, fit))
     vertices = _vertices(tracker, fit)
     skin = skin if skin is not None else skin_mask(image, detection)
-    fusion.add_frame(image, vertices, _camera(fit), sharpness, skin=skin)
+    fusion.add_frame(image, vertices, _camera(fit), sharpness, skin=skin, delight=job.spec.delight)
     iris.add(image, detection)
     job.timed("texture", started)
     if job.neural is not None:

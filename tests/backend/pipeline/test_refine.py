@@ -12,10 +12,10 @@ TEXTURE_SIZE = 256
 
 def test_refine_equals_reconstructing_all_frames_at_once(synthetic_views, tmp_path):
     paths = [p for p, _ in synthetic_views[:3]]
-    at_once = read_bundle(run_job(JobSpec(paths, tmp_path / "once.avatar", texture_size=TEXTURE_SIZE)).bundle)
-    first = run_job(JobSpec(paths[:1], tmp_path / "steps.avatar", texture_size=TEXTURE_SIZE)).bundle
+    at_once = read_bundle(run_job(JobSpec(paths, tmp_path / "once.avatar", texture_size=TEXTURE_SIZE, accept_any_face=True)).bundle)
+    first = run_job(JobSpec(paths[:1], tmp_path / "steps.avatar", texture_size=TEXTURE_SIZE, accept_any_face=True)).bundle
     before = read_bundle(first)
-    run_job(JobSpec(paths[1:], tmp_path / "steps.avatar", refine=first, texture_size=TEXTURE_SIZE))
+    run_job(JobSpec(paths[1:], tmp_path / "steps.avatar", refine=first, texture_size=TEXTURE_SIZE, accept_any_face=True))
     stepwise = read_bundle(tmp_path / "steps.avatar")
 
     # Stated tolerance: the incremental state is exact (float64 information, float32 texture sums), so the two
@@ -36,8 +36,8 @@ def fusion_state(bundle) -> dict:
 
 def test_refine_keeps_texels_the_new_frames_do_not_see(synthetic_views, tmp_path):
     front, side = synthetic_views[0][0], synthetic_views[4][0]  # yaw 0 and yaw 0.75
-    first = read_bundle(run_job(JobSpec([front], tmp_path / "a.avatar", texture_size=TEXTURE_SIZE)).bundle)
-    run_job(JobSpec([side], tmp_path / "a.avatar", refine=tmp_path / "a.avatar", texture_size=TEXTURE_SIZE))
+    first = read_bundle(run_job(JobSpec([front], tmp_path / "a.avatar", texture_size=TEXTURE_SIZE, accept_any_face=True)).bundle)
+    run_job(JobSpec([side], tmp_path / "a.avatar", refine=tmp_path / "a.avatar", texture_size=TEXTURE_SIZE, accept_any_face=True))
     refined = read_bundle(tmp_path / "a.avatar")
     before, after = fusion_state(first), fusion_state(refined)
     weight_before, weight_after = before["face_weight_sum"], after["face_weight_sum"]
