@@ -64,14 +64,15 @@ def test_import_builds_the_whole_avatar(clean_scene, ict_bundle_dir, ict_mesh_ar
     uv = np.empty(len(mesh.loops) * 2, np.float32)
     mesh.uv_layers["UVMap"].data.foreach_get("uv", uv)
     assert 0.0 <= uv.min() and uv.max() <= 1.0
-    # The eye overlay shells get a see-through material; everything else keeps the skin.
+    # The eye overlay shells and the lash cards get a see-through material; everything else keeps the skin.
     overlay = mesh.materials[1]
     overlay_bsdf = next(n for n in overlay.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
     assert overlay_bsdf.inputs["Alpha"].default_value == 0.0
     slots = np.empty(len(mesh.polygons), np.int32)
     mesh.polygons.foreach_get("material_index", slots)
     names = np.asarray(ict_mesh_arrays["material_names"])[ict_mesh_arrays["face_material"]]
-    np.testing.assert_array_equal(slots == 1, np.isin(names, ["M_EyeOcclusion", "M_LacrimalFluid", "M_EyeBlend"]))
+    np.testing.assert_array_equal(slots == 1, np.isin(names, ["M_EyeOcclusion", "M_LacrimalFluid", "M_EyeBlend",
+                                                             "M_EyeLashes"]))
 
 
 def test_jaw_open_and_eye_bones_deform_as_expected(clean_scene, ict_bundle_dir, ict_mesh_arrays):
