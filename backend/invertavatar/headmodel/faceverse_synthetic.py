@@ -61,9 +61,18 @@ def synthetic_faceverse_dict(ict: HeadModel, seed: int = 0) -> dict[str, np.ndar
     eye_tris = ict.triangles[np.isin(material, ["M_ScleraLeft", "M_IrisLeft", "M_ScleraRight", "M_IrisRight"])]
     vertices = ict.vertices[keep].astype(np.float64)
     # One seamless chart: azimuth around the head's vertical axis and height; the face (azimuth 0) in the middle.
-    centre = vertices[: len(skin)].mean(0)
-    azimuth = np.arctan2(vertices[:, 0] - centre[0], vertices[:, 2] - centre[2])
+    # The axis follows the head's centre at each height (the neck lies behind the skull's centre: one fixed axis
+    # would put the seam down the throat).
     height = vertices[:, 1]
+    bins = np.linspace(height[: len(skin)].min(), height[: len(skin)].max(), 17)
+    slot = np.clip(np.digitize(height[: len(skin)], bins) - 1, 0, 15)
+    centres = np.array([vertices[: len(skin)][slot == b][:, [0, 2]].mean(0) if (slot == b).any() else [np.nan] * 2
+                        for b in range(16)])
+    known = ~np.isnan(centres[:, 0])
+    mids = 0.5 * (bins[:-1] + bins[1:])
+    axis_x = np.interp(height, mids[known], centres[known, 0])
+    axis_z = np.interp(height, mids[known], centres[known, 1])
+    azimuth = np.arctan2(vertices[:, 0] - axis_x, vertices[:, 2] - axis_z)
     uv = np.stack([0.5 + azimuth / (2 * np.pi), (height - height.min()) / np.ptp(height)], 1)
     tris = remap[skin_tris]
     wraps = np.ptp(uv[tris, 0], axis=1) > 0.5  # the back seam: a per-vertex chart has to cut the mesh there

@@ -52,7 +52,8 @@ FUSED_SLOTS = ("face", "back_head")
 
 
 def slot_of_material(name: str) -> str:
-    """Atlas slot of a material; models without ICT's materials (FaceVerse) put everything on the face tile."""
+    """Atlas slot of a material. FaceVerse gets ICT-named materials from its own UV chart
+    (headmodel/faceverse_layout.py); any other unknown material goes on the face tile."""
     return MATERIAL_SLOTS.get(name, "face")
 
 
