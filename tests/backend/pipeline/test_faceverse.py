@@ -142,3 +142,30 @@ def test_official_prior_with_faceverse_needs_the_side_files_then_runs(faceverse_
             path.unlink()
     assert bundle.manifest["mode"] == "neural" and bundle.manifest["metrics"]["neural_frames"] == 1
     assert STATE_FILE in bundle.state
+
+
+def test_a_clip_tracks_the_arkit_jaw_through_the_fitted_map(faceverse_file, faceverse_bundle, tmp_path, clip_writer):
+    from invertavatar.headmodel import ARKIT_NAMES
+    from invertavatar.pipeline.synthetic import render_view
+    from invertavatar.track.state import TrackerState
+
+    model = load_head_model("faceverse")
+    bundle = read_bundle(faceverse_bundle[0].bundle)
+    identity = TrackerState.from_bytes(bundle.state["tracker.json"]).mean[:-1].astype(np.float32)
+    jaw = ARKIT_NAMES.index("jawOpen")
+    truth = [0.0, 0.2, 0.45, 0.6, 0.45, 0.2, 0.0, 0.0]
+
+    def frames():
+        for i, value in enumerate(truth):
+            arkit = np.zeros(52, np.float32)
+            arkit[jaw] = value
+            yield render_view(model, identity, model.arkit.matrix @ arkit, (0.2 * (i / len(truth) - 0.5), 0, 0),
+                              bundle.photographed, size=256).image
+
+    clip = clip_writer(tmp_path / "jaw.mp4", frames(), fps=8)
+    result = run_job(JobSpec([clip], tmp_path / "clip.avatar", head_model="faceverse", texture_size=TEXTURE_SIZE,
+                             accept_any_face=True))
+    tracks = read_bundle(result.bundle).tracks
+    fitted = np.array([f["arkit"][jaw] for f in tracks["frames"]])
+    assert len(fitted) == len(truth)
+    assert np.corrcoef(fitted, truth)[0, 1] > 0.8  # the jaw read back through the map's inverse follows the truth
