@@ -85,6 +85,25 @@ def track(model, views, truths, arkit_truths) -> list[dict]:
     return rows
 
 
+def transfer_on_another_head(ict, sd: float = 1.5, seed: int = 3) -> dict:
+    """The ARKit transfer when the FaceVerse neutral is another person (its first 100 identity coefficients drawn
+    with ``sd``): how much the registration, not the basis, limits the fit."""
+    from invertavatar.headmodel.faceverse import faceverse_from_dict
+    from invertavatar.headmodel.faceverse_arkit import fit_transfer
+
+    raw = synthetic_faceverse_dict(ict)
+    coeffs = np.zeros(raw["idBase"].shape[1], np.float32)
+    coeffs[: ict.n_identity] = np.random.default_rng(seed).normal(0, sd, ict.n_identity)
+    raw["meanshape"] = raw["meanshape"] + raw["idBase"] @ coeffs
+    transfer = fit_transfer(ict, faceverse_from_dict(raw, "other-head"))
+    kept = [k for k, n in enumerate(ARKIT_NAMES) if n not in transfer.missing]
+    return {"identity_sd": sd, "missing": list(transfer.missing),
+            "kept_residual_mean": round(float(np.nanmean(transfer.residual[kept])), 3),
+            "kept_residual_max": round(float(np.nanmax(transfer.residual[kept])), 3),
+            "residual": {n: (None if np.isnan(r) else round(float(r), 3))
+                         for n, r in zip(ARKIT_NAMES, transfer.residual)}}
+
+
 def main() -> None:
     torch.set_num_threads(1)
     folder = Path(tempfile.mkdtemp(prefix="fv-bench-"))
@@ -119,6 +138,7 @@ def main() -> None:
     if "arkit_residual" in fv.extras:
         report["faceverse_arkit_residual"] = {n: (None if np.isnan(r) else round(float(r), 3))
                                               for n, r in zip(ARKIT_NAMES, fv.extras["arkit_residual"])}
+    report["arkit_transfer_other_head"] = transfer_on_another_head(ict)
     OUT.write_text(json.dumps(report, indent=2) + "\n")
     print("wrote", OUT, "views in", folder)
 

@@ -1,7 +1,7 @@
 """ARKit-52 for a FaceVerse file without ``exBase_52``: a linear 52 → E map fitted through ICT's ARKit shapes.
 
-1. Dense ICT ↔ FaceVerse correspondence by landmark-guided non-rigid registration of the two neutral heads: a
-   similarity over the MediaPipe points both models carry (ICT's calibrated table, the file's
+1. Dense ICT ↔ FaceVerse correspondence by landmark-guided non-rigid registration of the two neutral heads: ICT's
+   identity and a similarity fitted to the MediaPipe points both models carry (ICT's calibrated table, the file's
    ``mediapipe_keypoints``), a Gaussian radial-basis warp taking the landmark residuals to every ICT face vertex,
    then a few smoothed closest-point steps onto the FaceVerse skin.
 2. Each ICT ARKit shape, carried to the FaceVerse skin through the correspondence (rotated and scaled with the
@@ -23,6 +23,7 @@ import numpy as np
 from .arkit import ARKIT_NAMES, ArkitMap
 from .base import HeadModel
 
+IDENTITY_ROUNDS, IDENTITY_RIDGE = 3, 1e-5  # ICT identity fitted to the FaceVerse landmarks before the warp
 RBF_SIGMA = 0.025  # metres: reach of one landmark's residual in the warp
 RBF_RIDGE = 1e-3
 ICP_STEPS, ICP_REACH, ICP_NEIGHBOURS = 4, 0.012, 16
@@ -32,7 +33,7 @@ FIT_RIDGE = 1e-4  # relative to the basis' mean energy
 # of its basis to 37-41 % (other components mimic part of their motion).
 MAX_RESIDUAL = 0.3
 MIN_SKIN_SHARE = 0.2  # of an ICT shape's motion that must lie on the corresponded skin for a fit to mean anything
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -59,25 +60,49 @@ def _projection(weights: np.ndarray) -> np.ndarray:
     return np.linalg.solve(gram + 1e-3 * np.trace(gram) / len(gram) * np.eye(len(gram)), weights).astype(np.float32)
 
 
-def _ict_landmarks(ict: HeadModel) -> tuple[np.ndarray, np.ndarray]:
+def _ict_landmarks(ict: HeadModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe ids, their ICT surface points (L, 3) and the identity basis there (I, L, 3)."""
     from ..track.correspondence import correspondence_for
 
     table = correspondence_for(ict, "mediapipe478")
     points = (ict.vertices[table.corners] * table.bary[..., None]).sum(1)
-    return np.asarray(table.landmark_ids), points
+    basis = (ict.identity_basis[:, table.corners] * table.bary[None, ..., None]).sum(2)
+    return np.asarray(table.landmark_ids), points, basis
+
+
+def _ict_shaped_like(ict: HeadModel, fv_points: np.ndarray
+                     ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """ICT's face vertices with the identity that best matches the FaceVerse landmarks, and the similarity
+    (scale, rotation, shift) onto them: a different head shape would otherwise be left to the warp alone (lips
+    and eyelids, where ARKit shapes live, register worst)."""
+    from ..track.correspondence import similarity_transform
+
+    _, points, basis = _ict_landmarks(ict)
+    coeffs = np.zeros(ict.n_identity)
+    for _ in range(IDENTITY_ROUNDS):
+        shaped = points + np.einsum("i,ilc->lc", coeffs, basis)
+        scale, rotation, shift = similarity_transform(shaped.astype(np.float64), fv_points.astype(np.float64))
+        # FaceVerse landmarks back in ICT's frame; linear ridge fit of the identity coefficients.
+        target = ((fv_points - shift) @ rotation) / scale - points
+        design = basis.reshape(ict.n_identity, -1).T
+        coeffs = np.linalg.solve(design.T @ design + IDENTITY_RIDGE * np.eye(ict.n_identity),
+                                 design.T @ target.reshape(-1))
+    shaped = points + np.einsum("i,ilc->lc", coeffs, basis)
+    scale, rotation, shift = similarity_transform(shaped.astype(np.float64), fv_points.astype(np.float64))
+    face = np.asarray(ict.regions["face"])
+    vertices = ict.vertices[face] + np.einsum("i,ivc->vc", coeffs, ict.identity_basis[:, face])
+    return vertices, scale, rotation, shift, shaped
 
 
 def register(ict: HeadModel, faceverse: HeadModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     """(fv_ids, ict_ids (J, 4), idw weights (J, 4), scale, rotation): FaceVerse skin vertex j ↔ ICT face vertices."""
     from scipy.spatial import cKDTree
 
-    from ..track.correspondence import similarity_transform
-
-    ids, ict_points = _ict_landmarks(ict)
+    ids = _ict_landmarks(ict)[0]
     fv_points = faceverse.vertices[np.asarray(faceverse.extras["mediapipe_keypoints"])[ids]]
-    scale, rotation, shift = similarity_transform(ict_points.astype(np.float64), fv_points.astype(np.float64))
+    shaped_face, scale, rotation, shift, ict_points = _ict_shaped_like(ict, fv_points)
     face = np.asarray(ict.regions["face"])
-    warped = scale * ict.vertices[face].astype(np.float64) @ rotation.T + shift
+    warped = scale * shaped_face.astype(np.float64) @ rotation.T + shift
     aligned_points = scale * ict_points @ rotation.T + shift
     residual = fv_points - aligned_points
 
