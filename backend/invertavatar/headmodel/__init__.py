@@ -46,7 +46,7 @@ def load_head_model(name: str = "ict", path: str | None = None) -> HeadModel:
                 raise InvertAvatarError(
                     "faceverse_missing", f"No FaceVerse model in {paths.faceverse_dir()}.",
                     "Download FaceVerse (v3: faceverse_v3_1.npy) under its terms and put it there; see "
-                    "docs/user-files.md. The default ICT model works without it.")
+                    "docs/faceverse.md. The default ICT model works without it.")
             path = str(found[0])
         from .faceverse_arkit import with_arkit_transfer
 

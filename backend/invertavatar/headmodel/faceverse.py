@@ -30,7 +30,7 @@ _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"), ("numpy", "dtype"),
 }
-HINT = "FaceVerse models are downloaded from the FaceVerse project under its terms; see docs/user-files.md."
+HINT = "FaceVerse models are downloaded from the FaceVerse project under its terms; see docs/faceverse.md."
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
