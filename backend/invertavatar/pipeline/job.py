@@ -93,7 +93,7 @@ def _validate(spec: JobSpec) -> list[Path]:
     if spec.mode == "neural":
         from .neural_check import require_neural_checkpoints  # says which files are missing
 
-        require_neural_checkpoints()
+        require_neural_checkpoints(spec.head_model)
     if spec.every < 1 or spec.max_frames < 1:
         raise InvertAvatarError("invalid_option", "--every and --max-frames must be at least 1.", "")
     if spec.multiple_faces not in ("largest", "fail"):

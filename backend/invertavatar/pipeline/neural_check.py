@@ -46,7 +46,6 @@ def require_neural_checkpoints(head_model: str | None = None) -> None:
         check_prior_head_model(prior, head_model)
 
 
-
 def prior_head_model(metadata: dict[str, str]) -> str:
     """The head model a prior is conditioned on: its ``head_model`` entry, else FaceVerse for a prior converted from
     the official release (it has a ``source`` pickle) and ICT for one trained here (our training renders ICT)."""
