@@ -368,9 +368,10 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
         from .neural_bake import bake_neural_texture
         from .neural_stage import STATE_FILE
 
-        state[STATE_FILE] = job.neural.state_bytes()
-        manifest["metrics"]["neural_frames"] = job.neural.frames
         started_bake = time.perf_counter()
+        job.report("neural", TEXTURE_SHARE, f"inverting {job.neural.frames} keyframe(s)")
+        state[STATE_FILE] = job.neural.state_bytes()  # the collected keyframes are inverted here
+        manifest["metrics"]["neural_frames"] = job.neural.frames
 
         def bake_progress(stage: str, fraction: float, message: str) -> None:  # within the bundle's share
             job.report(stage, TEXTURE_SHARE + 0.9 * (1.0 - TEXTURE_SHARE) * fraction, message)

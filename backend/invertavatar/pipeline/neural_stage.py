@@ -9,6 +9,8 @@ the preview API and reenactment all go through it.
 
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 from pathlib import Path
 
@@ -71,7 +73,13 @@ def make_condition(model: HeadModel, config):
 
 
 class NeuralStage:
-    """Loads the prior and encoders once; ``add`` feeds one keyframe; ``state_bytes`` is what the bundle keeps."""
+    """Loads the prior and encoders once; ``add`` takes one keyframe; ``state_bytes`` is what the bundle keeps.
+
+    Keyframes are collected and inverted together when the state is next needed (``flush``): with official
+    few-shot weights the session uses the reference's grouping (groups of 4 interleaved frames per call), which
+    only means something when the frames arrive together; with our own encoders (one frame per call) collecting
+    changes nothing.
+    """
 
     def __init__(self, model: HeadModel, saved_state: bytes | None = None) -> None:
         from ..neural.inversion.session import InversionSession
@@ -80,9 +88,12 @@ class NeuralStage:
         net = load_inversion_net()
         self.model = model
         self.condition = make_condition(model, net.prior_config)
+        # Converted official few-shot weights carry the official BatchNorm mode; they expect the official grouping.
+        grouping = "official" if getattr(net, "batchnorm_mode", "eval") == "official" else "stream"
         self.session = (InversionSession.from_bytes(net, saved_state) if saved_state
-                        else InversionSession(net, grouping="stream"))
+                        else InversionSession(net, grouping=grouping))
         self.frames = 0
+        self._pending: list = []  # FrameBatch of each keyframe not inverted yet
 
     @property
     def output_size(self) -> int:
@@ -98,10 +109,23 @@ class NeuralStage:
         crop = (crop_image(image, rect, CROP)[0].numpy() * 255 + 0.5).astype(np.uint8)
         camera = Camera(crop_intrinsics(k.numpy(), rect, CROP), rotation, translation, CROP, CROP)
         with torch.no_grad():
-            self.session.add_frames(frame_from_fit(self.condition, crop, torch.from_numpy(vertices).float(), camera))
+            self._pending.append(frame_from_fit(self.condition, crop, torch.from_numpy(vertices).float(), camera))
         self.frames += 1
 
+    def flush(self) -> None:
+        """Invert the collected keyframes in one call (see the class docstring)."""
+        if not self._pending:
+            return
+        from ..neural.inversion.model import FrameBatch
+
+        batches, self._pending = self._pending, []
+        fields = [[getattr(b, f.name) for b in batches] for f in dataclasses.fields(FrameBatch)]
+        joined = FrameBatch(*(None if any(v is None for v in values) else torch.cat(values, 1) for values in fields))
+        with torch.no_grad():
+            self.session.add_frames(joined)
+
     def state_bytes(self) -> bytes:
+        self.flush()
         return self.session.state_bytes()
 
     @torch.no_grad()
@@ -120,6 +144,7 @@ class NeuralStage:
         if camera.width != camera.height:
             raise InvertAvatarError("invalid_render_input", f"The neural render needs a square camera, got "
                                     f"{camera.width}×{camera.height}.", "Use renderers.neural_camera_cover().")
+        self.flush()
         net = self.session.net
         device = self.session.device
         verts = torch.as_tensor(np.asarray(vertices, np.float32))[None]

@@ -51,3 +51,31 @@ def test_missing_encoders_are_named(tiny_checkpoints, synthetic_views, tmp_path)
         run_job(JobSpec([synthetic_views[0][0]], tmp_path / "n.avatar", mode="neural"))
     assert "encoders.safetensors" in info.value.message and "fit" in info.value.hint
     assert not (tmp_path / "n.avatar").exists()
+
+
+@pytest.mark.parametrize("mode, grouping", [("eval", "stream"), ("official", "official")])
+def test_keyframes_are_inverted_together_with_the_weights_grouping(tiny_checkpoints, synthetic_views, tmp_path,
+                                                                   monkeypatch, mode, grouping):
+    """All keyframes of a job reach the session in one call; converted official few-shot weights (official
+    BatchNorm mode) get the reference's grouping of 4 interleaved frames, our own encoders one frame per call."""
+    from invertavatar.neural.inversion import session as session_module
+    from invertavatar.neural.inversion.batchnorm import set_batchnorm_mode
+    from invertavatar.neural.inversion.checkpoints import load_encoders, save_encoders
+    from invertavatar.neural.checkpoints import load_prior
+
+    encoders = tiny_checkpoints / "encoders.safetensors"
+    net = load_encoders(encoders, load_prior(tiny_checkpoints / "prior-tiny.safetensors"))
+    set_batchnorm_mode(net, mode)
+    save_encoders(encoders, net)
+    calls = []
+    original = session_module.InversionSession.add_frames
+
+    def spy(self, frames):
+        calls.append((self.grouping, frames.length))
+        return original(self, frames)
+
+    monkeypatch.setattr(session_module.InversionSession, "add_frames", spy)
+    inputs = [path for path, _ in synthetic_views[:3]]
+    result = run_job(JobSpec(inputs, tmp_path / "g.avatar", mode="neural", texture_size=128, accept_any_face=True))
+    assert read_bundle(result.bundle).manifest["metrics"]["neural_frames"] == 3
+    assert calls[0] == (grouping, 3)

@@ -45,6 +45,7 @@ def set_batchnorm_mode(net: nn.Module, mode: str) -> None:
     if mode not in BN_MODES:
         raise InvertAvatarError("bad_option", f"Unknown BatchNorm mode '{mode}'.", f"Use one of {', '.join(BN_MODES)}.")
     _set(net, False)
+    net.batchnorm_mode = mode  # read by the pipeline to choose the official frame grouping
     if mode == "eval":
         return
     encoder = getattr(net, "encoder", None)
