@@ -104,13 +104,46 @@ class NeuralStage:
         """Invert one keyframe (``vertices``: the fitted head without its pose, model space)."""
         from ..neural.inversion.frames import frame_from_fit
 
+        from ..neural.prior.condition_faceverse import FaceverseCondition
+
         k, rotation, translation = fit.camera_tensors()
-        rect = square_crop(box)
-        crop = (crop_image(image, rect, CROP)[0].numpy() * 255 + 0.5).astype(np.uint8)
-        camera = Camera(crop_intrinsics(k.numpy(), rect, CROP), rotation, translation, CROP, CROP)
+        if isinstance(self.condition, FaceverseCondition):  # the official prior: the released camera convention
+            crop, camera = self.official_view(image, k.numpy(), rotation.numpy(), translation.numpy())
+        else:  # our own priors see a square 1.6 times the landmark box
+            rect = square_crop(box)
+            crop = (crop_image(image, rect, CROP)[0].numpy() * 255 + 0.5).astype(np.uint8)
+            camera = Camera(crop_intrinsics(k.numpy(), rect, CROP), rotation, translation, CROP, CROP)
         with torch.no_grad():
             self._pending.append(frame_from_fit(self.condition, crop, torch.from_numpy(vertices).float(), camera))
         self.frames += 1
+
+    def official_view(self, image: np.ndarray, k: np.ndarray, rotation: np.ndarray,
+                      translation: np.ndarray) -> tuple[np.ndarray, Camera]:
+        """The frame as the released model's cameras see it: a virtual camera turned (about its centre) to look at
+        the prior's camera pivot, with normalised focal 4.2647 and the principal point at the centre — what the
+        reference's EG3D-style crop and fit give its images. Returns the CROP² picture and that camera."""
+        import cv2
+
+        from ..neural.prior.cameras import DEFAULT_FOCAL, DEFAULT_PIVOT
+
+        c = self.condition
+        k, rotation, translation = (np.asarray(a, np.float64) for a in (k, rotation, translation))
+        pivot = np.linalg.solve(c.scale * c.rotation, np.asarray(DEFAULT_PIVOT) - c.offset)  # backend metres
+        axis = rotation @ pivot + translation
+        axis /= np.linalg.norm(axis)
+        # The rotation taking the camera's +z to the pivot's direction, as a change of camera frame (rows).
+        right = np.cross([0.0, 1.0, 0.0], axis)
+        right /= np.linalg.norm(right)
+        turn = np.stack([right, np.cross(axis, right), axis])
+        k_view = np.array([[DEFAULT_FOCAL * CROP, 0, CROP / 2], [0, DEFAULT_FOCAL * CROP, CROP / 2], [0, 0, 1]])
+        # Pixel centres: the renderer's pixel i spans [i, i+1], OpenCV's warp samples at integer positions.
+        shift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+        homography = np.linalg.inv(shift) @ k_view @ turn @ np.linalg.inv(k) @ shift
+        crop = cv2.warpPerspective(image, homography, (CROP, CROP), flags=cv2.INTER_AREA if k[0, 0] / DEFAULT_FOCAL
+                                   > CROP else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        camera = Camera(torch.from_numpy(k_view).float(), torch.from_numpy(turn @ rotation).float(),
+                        torch.from_numpy(turn @ translation).float(), CROP, CROP)
+        return crop, camera
 
     def flush(self) -> None:
         """Invert the collected keyframes in one call (see the class docstring)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from invertavatar import paths
@@ -169,3 +170,45 @@ def test_a_clip_tracks_the_arkit_jaw_through_the_fitted_map(faceverse_file, face
     fitted = np.array([f["arkit"][jaw] for f in tracks["frames"]])
     assert len(fitted) == len(truth)
     assert np.corrcoef(fitted, truth)[0, 1] > 0.8  # the jaw read back through the map's inverse follows the truth
+
+
+def test_the_official_prior_sees_the_frame_with_the_released_camera_convention(faceverse_file):
+    """With the FaceVerse condition the prior gets a virtual camera with the released model's intrinsics
+    (normalised focal 4.2647, principal point 0.5) looking at its camera pivot; the picture is the frame seen
+    through that camera: a point projects onto the same content in the frame and in the view."""
+    from invertavatar.neural.config import official_config
+    from invertavatar.neural.prior.cameras import DEFAULT_FOCAL, DEFAULT_PIVOT
+    from invertavatar.neural.prior.condition_faceverse import FaceverseCondition
+    from invertavatar.pipeline.neural_stage import CROP, NeuralStage
+    from invertavatar.render import Camera
+
+    model = load_head_model("faceverse")
+    fv2fl = np.diag([0.0867, -0.0867, -0.0867, 1.0])
+    fv2fl[:3, 3] = (-0.00057, -0.0179, -0.0589)
+    stage = NeuralStage.__new__(NeuralStage)  # only the view is under test: no networks
+    stage.condition = FaceverseCondition(model, fv2fl, np.ones(model.n_vertices, np.float32), config=official_config())
+    k = np.array([[1400.0, 0, 640], [0, 1400.0, 360], [0, 0, 1]])
+    yaw = 0.25
+    rotation = np.diag([1.0, -1.0, -1.0]) @ np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0],
+                                                      [-np.sin(yaw), 0, np.cos(yaw)]])
+    c = stage.condition
+    pivot = np.linalg.solve(c.scale * c.rotation, np.asarray(DEFAULT_PIVOT) - c.offset)
+    translation = np.array([0.06, -0.02, 0.6]) - rotation @ pivot  # the pivot off the frame's optical axis
+    rng = np.random.default_rng(0)
+    frame = (rng.uniform(0, 255, (90, 160, 3))).astype(np.uint8)
+    frame = np.kron(frame, np.ones((8, 8, 1), np.uint8))  # 720 x 1280, smooth enough to compare pixels
+    view, camera = stage.official_view(frame, k, rotation, translation)
+    kv = camera.K.numpy()
+    assert view.shape == (CROP, CROP, 3)
+    assert kv[0, 0] / CROP == pytest.approx(DEFAULT_FOCAL) and kv[0, 2] / CROP == pytest.approx(0.5)
+    assert np.allclose(camera.project(torch.tensor(pivot).float()[None, None])[0, 0, :2].numpy(), CROP / 2, atol=1e-2)
+    full = Camera(torch.from_numpy(k).float(), torch.from_numpy(rotation).float(),
+                  torch.from_numpy(translation).float(), 1280, 720)
+    points = torch.from_numpy(pivot + rng.normal(0, 0.01, (40, 3))).float()[None]
+    in_view = camera.project(points)[0, :, :2].numpy()
+    in_frame = full.project(points)[0, :, :2].numpy()
+    inside = ((in_view > 4) & (in_view < CROP - 4)).all(1) & ((in_frame > 4) & (in_frame < [1276, 716])).all(1)
+    assert inside.sum() > 20
+    view_px = view[in_view[inside, 1].astype(int), in_view[inside, 0].astype(int)].astype(int)
+    frame_px = frame[in_frame[inside, 1].astype(int), in_frame[inside, 0].astype(int)].astype(int)
+    assert np.mean(np.abs(view_px - frame_px) < 3) > 0.8  # same content (block edges may differ by a pixel)
