@@ -50,3 +50,19 @@ def clean_scene(addon):
     wm.invertavatar.running = False
     yield bpy
     bpy.ops.wm.read_homefile(use_empty=True)
+
+
+@pytest.fixture()
+def scene(clean_scene, tmp_path):
+    """A clean scene with one input file queued and the add-on pointed at a remote backend (the stub's token);
+    yields ``(bpy, preferences)``."""
+    import addon_env
+
+    bpy = clean_scene
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(b"\x89PNG not really a photo; the stub does not decode it")
+    assert bpy.ops.invertavatar.add_inputs(filepath=str(photo)) == {"FINISHED"}
+    prefs = bpy.context.preferences.addons[addon_env.PACKAGE].preferences
+    prefs.backend_mode, prefs.token, prefs.read_timeout = "REMOTE", "secret", 10.0
+    yield bpy, prefs
+    prefs.backend_mode, prefs.token = "LOCAL", ""

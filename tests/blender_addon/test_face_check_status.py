@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 
-import addon_env
 from stub_backend import StubBackend
 
 from blender_addon.core.bundle import ARTWORK_NOTE, read_bundle
@@ -42,18 +41,6 @@ class RefusingBackend(StubBackend):
     def _advance(self, job: dict) -> None:
         if job["state"] == "queued":
             job.update(state="failed", stage="detect", message=REFUSAL["message"], error=REFUSAL)
-
-
-@pytest.fixture()
-def scene(clean_scene, tmp_path):
-    bpy = clean_scene
-    photo = tmp_path / "astronaut.png"
-    photo.write_bytes(b"\x89PNG not really a photo; the stub does not decode it")
-    assert bpy.ops.invertavatar.add_inputs(filepath=str(photo)) == {"FINISHED"}
-    prefs = bpy.context.preferences.addons[addon_env.PACKAGE].preferences
-    prefs.backend_mode, prefs.token, prefs.read_timeout = "REMOTE", "secret", 10.0
-    yield bpy, prefs
-    prefs.backend_mode, prefs.token = "LOCAL", ""
 
 
 def test_an_artwork_avatar_is_built_and_the_status_line_says_so(scene, ict_bundle_dir, tmp_path):

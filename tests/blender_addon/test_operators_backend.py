@@ -11,18 +11,6 @@ from stub_backend import StubBackend
 STORES = ("objects", "meshes", "armatures", "materials", "images", "collections", "actions")
 
 
-@pytest.fixture()
-def scene(clean_scene, tmp_path):
-    bpy = clean_scene
-    photo = tmp_path / "astronaut.png"
-    photo.write_bytes(b"\x89PNG not really a photo; the stub does not decode it")
-    assert bpy.ops.invertavatar.add_inputs(filepath=str(photo)) == {"FINISHED"}
-    prefs = bpy.context.preferences.addons[addon_env.PACKAGE].preferences
-    prefs.backend_mode, prefs.token, prefs.read_timeout = "REMOTE", "secret", 10.0
-    yield bpy, prefs
-    prefs.backend_mode, prefs.token = "LOCAL", ""
-
-
 def _snapshot(bpy):
     return {s: len(getattr(bpy.data, s)) for s in STORES}
 
