@@ -33,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-heldout", type=int, default=24, help="held-out frames scored (spread evenly)")
     parser.add_argument("--every", type=int, default=1, help="build: consider every Nth frame")
     parser.add_argument("--texture-size", type=int, default=512, help="fusion resolution per skin tile")
+    parser.add_argument("--landmark-shape-only", action="store_true",
+                        help="build: the shape from landmarks alone, without the keyframes' colour agreement")
     parser.set_defaults(func=run)
 
     bench = subparsers.add_parser("bench", help="run every benchmark in backend/benchmarks with small defaults",
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvertAvatarError("not_found", f"{args.clip} does not exist.", "Give the path of a video clip.")
     spec = EvalSpec(args.clip, frames=args.frames, mode=args.mode, build_share=args.build_share,
                     heldout_share=args.heldout_share, max_heldout=args.max_heldout, every=args.every,
-                    texture_size=args.texture_size)
+                    texture_size=args.texture_size, multiview_identity=not args.landmark_shape_only)
     report, strips = evaluate_clip(spec, progress=lambda message: print(message, flush=True))
     out = args.out or args.clip.with_name(f"{args.clip.stem}_eval")
     written = write_report(report, strips, out)

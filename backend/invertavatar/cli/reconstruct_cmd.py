@@ -27,6 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--texture-size", type=int, default=1024, help="fusion resolution per skin tile")
     parser.add_argument("--photometric-steps", type=int, default=0,
                         help="align keyframes to the texture fused so far before fusing them (e.g. 12; slower)")
+    parser.add_argument("--landmark-shape-only", action="store_true",
+                        help="fit the shape to landmarks alone (faster; by default several keyframes also refine "
+                        "it by the colours they agree on)")
     parser.add_argument("--accept-any-face", action="store_true",
                         help="build even from faces that do not look human (animals...); the bundle says so")
     parser.add_argument("--hair-colour", type=hair_colour, default=None, metavar="#RRGGBB",
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                        every=args.every, max_frames=args.max_frames, multiple_faces=args.multiple_faces,
                        texture_size=args.texture_size, overwrite=args.force,
                        photometric_steps=args.photometric_steps, accept_any_face=args.accept_any_face,
-                       hair_colour=args.hair_colour)
+                       hair_colour=args.hair_colour, multiview_identity=not args.landmark_shape_only)
         with progress_and_cancel() as (progress, cancel):
             result = run_job(spec, progress, cancel)
     for warning in result.warnings:

@@ -40,6 +40,7 @@ class EvalSpec:
     max_heldout: int = 24
     every: int = 1  # build: consider every Nth frame of the first part (as JobSpec.every)
     texture_size: int = 512
+    multiview_identity: bool = True  # as JobSpec.multiview_identity
     detector: str = "mediapipe"
     strip_frames: int = 6
 
@@ -174,7 +175,8 @@ def evaluate_clip(spec: EvalSpec, progress: Callable[[str], None] | None = None)
             t0 = time.perf_counter()
             try:
                 result = run_job(JobSpec([build_clip], folder / f"k{k}.avatar", mode=spec.mode, every=spec.every,
-                                         max_frames=k, detector=spec.detector, texture_size=spec.texture_size))
+                                         max_frames=k, detector=spec.detector, texture_size=spec.texture_size,
+                                         multiview_identity=spec.multiview_identity))
             except InvertAvatarError as exc:
                 if exc.code != "no_face":
                     raise

@@ -85,14 +85,20 @@ class Candidate:
 
     def crop_view(self, fit: FrameFit) -> tuple[np.ndarray, Detection, FrameFit]:
         """The crop with the detection and fit (of the full frame) moved into its pixel coordinates."""
-        x, y = self.offset
-        shift = np.array([x, y], np.float32)
-        height, width = self.crop.shape[:2]
-        detection = replace(self.detection, box=self.detection.box - np.tile(shift, 2),
-                            landmarks=self.detection.landmarks - shift, image_size=(height, width))
-        full_h, full_w = fit.image_size
-        cx, cy = fit.principal if fit.principal is not None else (full_w / 2, full_h / 2)
-        return self.crop, detection, replace(fit, image_size=(height, width), principal=(cx - x, cy - y))
+        return crop_view(self.crop, self.offset, self.detection, fit)
+
+
+def crop_view(crop: np.ndarray, offset: tuple[int, int], detection: Detection,
+              fit: FrameFit) -> tuple[np.ndarray, Detection, FrameFit]:
+    """``crop`` (cut at ``offset`` from a frame) with the frame's ``detection`` and ``fit`` moved into its pixels."""
+    x, y = offset
+    shift = np.array([x, y], np.float32)
+    height, width = crop.shape[:2]
+    moved = replace(detection, box=detection.box - np.tile(shift, 2), landmarks=detection.landmarks - shift,
+                    image_size=(height, width))
+    full_h, full_w = fit.image_size
+    cx, cy = fit.principal if fit.principal is not None else (full_w / 2, full_h / 2)
+    return crop, moved, replace(fit, image_size=(height, width), principal=(cx - x, cy - y))
 
 
 def face_crop(image: np.ndarray, box: np.ndarray, scale: float = CROP_SCALE) -> tuple[np.ndarray, tuple[int, int]]:

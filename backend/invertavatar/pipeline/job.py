@@ -1,7 +1,9 @@
 """A reconstruction job: frames → detection → incremental tracking and texture fusion → avatar bundle.
 
 The CLI and the server both call :func:`run_job`; neither re-implements any of it. Frames are streamed: a clip is
-never held in memory, each frame is detected, tracked, and (when chosen as a keyframe) fused, then dropped.
+never held in memory, each frame is detected and tracked, and only a crop around the face of a keyframe (a photo, or
+a clip frame kept by the keyframe choice) is held until the keyframes are refined together (track/multiview.py)
+and fused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from ..detect import Detection
 from ..errors import CancelledError, InvertAvatarError
 from ..headmodel import HeadModel, load_head_model
 from ..io.bundle import Bundle, read_bundle, write_bundle
@@ -26,7 +29,7 @@ from ..texture.skin_mask import skin_mask
 from ..track import FrameFit, Tracker, TrackerState
 from .avatar_mesh import mesh_arrays
 from .face_check import FaceGate
-from .clip_keyframes import ClipKeyframes
+from .clip_keyframes import ClipKeyframes, crop_view, face_crop
 from .iris import IrisColour
 from .selection import KeyframeSelector
 from .tracks import TrackRecorder
@@ -54,6 +57,7 @@ class JobSpec:
     delight: bool = True  # divide each keyframe's fitted lighting out of the albedo (texture/delight.py)
     overwrite: bool = False
     accept_any_face: bool = False  # build even from faces the human-face check refuses (stated in the bundle)
+    multiview_identity: bool = True  # refine the identity by the keyframes' colour agreement (track/multiview.py)
 
 
 @dataclass
@@ -62,6 +66,20 @@ class JobResult:
     manifest: dict
     timings: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+
+
+PHOTO_CROP_SCALE = 3.0  # a photo keyframe keeps this many times its landmark box: the head, ears and neck
+
+
+@dataclass
+class _Keyframe:
+    """A keyframe waiting to be fused: a crop of its frame (cut at ``offset``), its full-frame detection and fit."""
+
+    crop: np.ndarray
+    offset: tuple[int, int]
+    detection: Detection  # full-frame coordinates
+    fit: FrameFit
+    sharpness: float
 
 
 class _Job:
@@ -78,6 +96,8 @@ class _Job:
         self.keyframes: list[int] | None = None  # clips: the frame indices chosen as keyframes
         self.neural = None  # pipeline.neural_stage.NeuralStage in neural mode
         self.faces = FaceGate(spec.accept_any_face)  # the human-face check (pipeline.face_check)
+        self.pending: list[_Keyframe] = []  # photo keyframes tracked but not yet fused
+        self.identity_refinement = None  # track.multiview.MultiViewResult of this job's keyframes
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -190,11 +210,13 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
             done = (frame.index + 1) if is_clip else job.seen
             job.report("track", TRACK_SHARE * min(done / max(total, 1), 1.0),
                        f"frame {done}/{total}: landmark error {fit.landmark_error_iod:.1%}")
+    if job.pending:
+        _use_photo_keyframes(job, tracker, fusion, iris, initial_state)
     if clip_keyframes is not None:
         # A clip's avatar comes from the keyframes chosen over the whole clip; the tracker that followed the clip
         # (its identity updated online, for tracking) is not the avatar's.
         tracker = Tracker(model, state=initial_state)
-        _use_clip_keyframes(job, clip_keyframes, tracker, fusion, iris)
+        _use_clip_keyframes(job, clip_keyframes, tracker, fusion, iris, initial_state)
     if job.used == 0 and job.faces.refusal(files):  # faces were found, but none was a human's
         raise job.faces.refusal(files)
     if job.used == 0:
@@ -246,12 +268,52 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
     if clip_keyframes is not None:
         clip_keyframes.offer(frame.index, frame.time, frame.image, detection, fit, sharpness)
     else:
-        _use_keyframe(job, frame.image, detection, fit, tracker, fusion, iris, sharpness)
+        crop, offset = face_crop(frame.image, detection.box, PHOTO_CROP_SCALE)
+        job.pending.append(_Keyframe(crop, offset, detection, fit, sharpness))
     return fit
 
 
+def _final_fits(job: _Job, tracker: Tracker, prior: TrackerState,
+                keyframes: list[tuple[Detection, FrameFit, np.ndarray, tuple[int, int]]]) -> list[FrameFit]:
+    """The keyframes' fits for fusion: each (detection, fit, crop, offset) refitted under the job's final identity
+    (earlier keyframes were fitted under an earlier one), then, with two or more, the identity and every keyframe
+    refined together by the colours they agree on (track/multiview.py). ``prior`` is the state before the job."""
+    from ..track.multiview import KeyframeView, refine_identity
+
+    if len(keyframes) < 2:
+        return [fit for _, fit, _, _ in keyframes]
+    started = time.perf_counter()
+    fits = []
+    for detection, fit, _, _ in keyframes:
+        try:
+            refit = tracker.add_frame(detection, fit.image_size, fit.index, fit.time, keyframe=False)
+        except InvertAvatarError:
+            refit = fit  # fitted before under an earlier identity; keep that fit
+        refit.keyframe = True
+        fits.append(refit)
+    if job.spec.multiview_identity:
+        job.report("track", TRACK_SHARE, f"refining the shape on {len(fits)} keyframes")
+        views = [KeyframeView(detection, fit, crop, offset)
+                 for (detection, _, crop, offset), fit in zip(keyframes, fits)]
+        job.identity_refinement = refine_identity(tracker, views, prior)
+    job.timed("track", started)
+    return fits
+
+
+def _use_photo_keyframes(job: _Job, tracker: Tracker, fusion: TextureFusion, iris: "IrisColour",
+                         prior: TrackerState) -> None:
+    """Fuse the job's photos, in order, once their identity is final (see `_final_fits`)."""
+    pending, job.pending = job.pending, []
+    fits = _final_fits(job, tracker, prior, [(k.detection, k.fit, k.crop, k.offset) for k in pending])
+    for keyframe, fit in zip(pending, fits):
+        job.check_cancel()
+        image, detection, view = crop_view(keyframe.crop, keyframe.offset, keyframe.detection, fit)
+        _use_keyframe(job, image, detection, view, tracker, fusion, iris, keyframe.sharpness,
+                      full=(keyframe.detection, fit))
+
+
 def _use_clip_keyframes(job: _Job, keyframes: ClipKeyframes, tracker: Tracker, fusion: TextureFusion,
-                        iris: "IrisColour") -> None:
+                        iris: "IrisColour", prior: TrackerState) -> None:
     """Refit the chosen clip keyframes as keyframes of the avatar's identity, then fuse them from their stored crops
     robustly: each texel's samples are judged against the plain mean of all of them (texture/fusion.py)."""
     chosen = keyframes.choose()
@@ -270,7 +332,9 @@ def _use_clip_keyframes(job: _Job, keyframes: ClipKeyframes, tracker: Tracker, f
             continue  # tracked in context, but not fitted on its own: not a keyframe
         finally:
             job.timed("track", started)
-        fitted.append((candidate, fit, *candidate.crop_view(fit)))
+        fitted.append((candidate, fit))
+    fits = _final_fits(job, tracker, prior, [(c.detection, fit, c.crop, c.offset) for c, fit in fitted])
+    fitted = [(candidate, fit, *candidate.crop_view(fit)) for (candidate, _), fit in zip(fitted, fits)]
     started = time.perf_counter()
     skins = [skin_mask(image, detection) for _, _, image, detection, _ in fitted]
     if len(fitted) >= 3:  # with two frames, neither can outvote the other
@@ -359,6 +423,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
         "warnings": job.warnings,
         "face_check": job.faces.manifest(clip=recorder is not None),
         "refined_from": previous.manifest.get("created") if previous else None,
+        "identity_refinement": job.identity_refinement.summary() if job.identity_refinement else None,
     }
     state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),
              "iris.json": iris.to_bytes()}

@@ -40,6 +40,12 @@ class TileGeometry:
     texel_size: torch.Tensor  # (N,) world size of a texel in metres at the neutral shape
 
 
+def opaque_triangles(model: HeadModel) -> np.ndarray:
+    """(T, 3) the model's triangles without the translucent overlays (`OVERLAY_SLOTS`): what hides what is behind."""
+    materials = np.array([slot_of_material(m) for m in model.material_names])
+    return model.triangles[~np.isin(materials[model.face_material[model.triangle_face]], list(OVERLAY_SLOTS))]
+
+
 def tile_geometry(model: HeadModel, slot_name: str, size: int) -> TileGeometry:
     """Which triangle and where inside it each texel of a tile lies (cached on disk per model and size)."""
     from .. import paths
@@ -105,9 +111,7 @@ class TextureFusion:
         self.colour_sum = {name: torch.zeros(tile_size * tile_size, 3) for name in FUSED_SLOTS}
         self.photo_sum = {name: torch.zeros(tile_size * tile_size, 3) for name in FUSED_SLOTS}
         self.weight_sum = {name: torch.zeros(tile_size * tile_size) for name in FUSED_SLOTS}
-        materials = np.array([slot_of_material(m) for m in model.material_names])
-        opaque = ~np.isin(materials[model.face_material[model.triangle_face]], list(OVERLAY_SLOTS))
-        self._opaque_triangles = torch.from_numpy(model.triangles[opaque])
+        self._opaque_triangles = torch.from_numpy(opaque_triangles(model))
         self.frames = 0
         self.robust = True  # outlier-rejecting fusion (see _agreement); off gives the plain weighted mean
         self.reference: TextureFusion | None = None  # judges new samples instead of the running state (see _agreement)

@@ -61,8 +61,10 @@ def test_fit_errors_are_bounded_and_improve(incremental_results, ict_model, grou
         errors[count] = neutral_error_mm(ict_model, ground_truth["identity"], bundle.mesh["vertices"])
     mean_shape = neutral_error_mm(ict_model, ground_truth["identity"], ict_model.vertices)
     print("neutral shape error (mm) by views:", errors, "mean shape:", mean_shape)
-    assert errors[8] < mean_shape  # the fit recovers part of the identity the mean shape lacks
-    assert errors[8] <= errors[1] + 0.2  # more views never make the shape clearly worse
+    # Landmarks alone gave 1.44 / 1.41 / 1.43 mm; the keyframes' colour agreement (track/multiview.py) makes more
+    # views count: 1.45 / 1.28 / 1.01 mm measured (the one-view job has no second view to compare with).
+    assert errors[8] < errors[4] < errors[1]
+    assert errors[8] < 1.1 < mean_shape
 
 
 def inner_face_texels(model) -> np.ndarray:

@@ -1,0 +1,248 @@
+"""Identity beyond landmarks: the keyframes of a job agree on the colour of every surface point they see.
+
+Landmarks pin down the identity only where the detector puts points, and a detector reads a face with a bias of a
+few pixels; with landmarks alone the neutral shape stops improving after a few views. Once a job's keyframes are
+tracked, `refine_identity` therefore solves them again *together*: the shared identity, and each keyframe's pose and
+expression, move so that each sampled point of the face skin projects to the same colour in every keyframe that
+sees it (multi-view photo-consistency: the spread of a point's colours around their mean, with the keyframe's
+visibility, viewing angle and skin mask as weights), while the landmark residuals and the Gaussian identity state
+from the avatar's earlier jobs keep the solution anchored. It runs coarse to fine on blurred copies of the face
+crops (the blur scaled to the eye distance), so the colour gradients reach over the landmark fit's pixel errors.
+
+Each keyframe's colours are normalised by its own mean over the points all keyframes share, so a change of exposure
+between photos is not mistaken for geometry. A refinement that would push any keyframe's landmark error past
+`MultiViewConfig.max_landmark_error` (and above twice its landmark-only value) is not taken. One keyframe has no
+second view to agree with: nothing is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..detect import Detection
+from ..render import axis_angle_to_matrix, rasterize, sample_image
+from ..render.interpolate import vertex_normals
+from .correspondence import correspondence_for
+from .tracker import FLIP, FrameFit, Tracker, expression_to_arkit, inter_ocular
+from .state import TrackerState
+
+
+@dataclass(frozen=True)
+class MultiViewConfig:
+    """Weights and schedule of the multi-view refinement (measured in docs/how-it-works.md, "Accuracy")."""
+
+    weight: float = 300.0  # photo-consistency (colour variance, 0..1 units) against the whitened landmark residuals
+    blur_iod: tuple[float, ...] = (0.04, 0.02, 0.01)  # Gaussian blur of each level, in eye distances
+    steps: int = 60  # Adam steps per level
+    rate_identity: float = 0.03  # Adam step sizes: identity coefficients (unit prior), ...
+    rate_local: float = 0.002  # ... and pose (radians, metres) and expression weights
+    min_cosine: float = 0.3  # surface points seen more obliquely than this do not take part
+    depth_tolerance: float = 0.003  # metres behind the visible surface that still count as visible
+    max_landmark_error: float = 0.05  # share of the eye distance a refined keyframe may not exceed (see module doc)
+
+
+@dataclass
+class KeyframeView:
+    """One keyframe as the refinement sees it: the full-frame detection and fit (landmarks), and a crop of the frame
+    (colours) with its top-left corner ``offset`` in the frame; ``skin`` weighs the crop's pixels (or None)."""
+
+    detection: Detection
+    fit: FrameFit
+    crop: np.ndarray
+    offset: tuple[int, int] = (0, 0)
+    skin: object | None = None  # texture.skin_mask.SkinMask of the crop (None: every visible point counts)
+
+
+@dataclass
+class MultiViewResult:
+    """What the refinement did: ``applied`` is False when it was skipped or its result refused (``reason``)."""
+
+    applied: bool
+    reason: str = ""
+    photo_before: float = 0.0  # weighted colour variance over the shared points, finest level
+    photo_after: float = 0.0
+    landmark_error_before: list[float] = field(default_factory=list)  # per keyframe, share of the eye distance
+    landmark_error_after: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """For the bundle's manifest."""
+        out = {"applied": self.applied, "reason": self.reason}
+        if self.landmark_error_before:
+            out.update(photo_variance_before=round(self.photo_before, 7), photo_variance_after=round(self.photo_after, 7),
+                       landmark_error_iod_before=round(float(np.mean(self.landmark_error_before)), 5),
+                       landmark_error_iod_after=round(float(np.mean(self.landmark_error_after or [0.0])), 5))
+        return out
+
+
+def _sample_vertices(tracker: Tracker) -> np.ndarray:
+    """The skin vertices whose colours are compared (the model's fitting region, else its face)."""
+    regions = tracker.model.regions
+    for name in ("fitting", "face"):
+        if name in regions and len(regions[name]):
+            return np.asarray(regions[name], np.int64)
+    return np.arange(tracker.model.n_vertices)
+
+
+class _Problem:
+    """The joint cost of one job's keyframes; parameters are torch tensors the optimiser moves."""
+
+    def __init__(self, tracker: Tracker, views: list[KeyframeView], prior: TrackerState,
+                 config: MultiViewConfig) -> None:
+        import cv2
+
+        self.tracker, self.views, self.config = tracker, views, config
+        model = tracker.model
+        self.n_id = model.n_identity
+        self.residuals = [tracker._residual_fn(v.detection, correspondence_for(model, v.detection.scheme),
+                                               v.fit.image_size)[0] for v in views]
+        self.prior_mean = torch.from_numpy(prior.mean).float()
+        self.prior_info = torch.from_numpy(prior.information).float()
+        self.samples = _sample_vertices(tracker)
+        self.basis = model._subset(self.samples, tracker.device)
+        from ..texture.fusion import opaque_triangles
+
+        self.opaque = torch.from_numpy(opaque_triangles(model))
+        self.triangles = torch.from_numpy(model.triangles)
+        self.iod = [max(inter_ocular(v.detection.landmarks, v.detection.scheme), 1.0) for v in views]
+        self.shared = torch.tensor(np.r_[tracker.identity, tracker.state.mean[-1]], dtype=torch.float32)
+        self.locals = []
+        for v in views:
+            rotvec = cv2.Rodrigues((FLIP.numpy() @ v.fit.rotation).astype(np.float64))[0].ravel()
+            self.locals.append(torch.tensor(np.r_[rotvec, v.fit.translation, v.fit.expression], dtype=torch.float32))
+
+    # ------------------------------------------------------------------------------------------------ geometry
+    def project(self, shared: torch.Tensor, local: torch.Tensor, view: KeyframeView, points: torch.Tensor):
+        """Crop pixels (N, 2) and camera points (N, 3) of model-space ``points`` in ``view``."""
+        height, width = view.fit.image_size
+        cx, cy = view.fit.principal if view.fit.principal is not None else (width / 2, height / 2)
+        rotation = FLIP @ axis_angle_to_matrix(local[:3])
+        cam = points @ rotation.T + local[3:6]
+        focal = torch.exp(shared[self.n_id]) * max(height, width)
+        centre = torch.tensor([cx - view.offset[0], cy - view.offset[1]], dtype=cam.dtype)
+        return focal * cam[:, :2] / cam[:, 2:3].clamp(min=1e-3) + centre, cam
+
+    def sample_points(self, shared: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        basis = self.basis
+        return (basis["vertices"] + torch.einsum("i,ivc->vc", shared[:self.n_id], basis["identity"])
+                + torch.einsum("e,evc->vc", local[6:], basis["expression"]))
+
+    def weights(self, view: KeyframeView, local: torch.Tensor) -> torch.Tensor:
+        """(S,) visibility × obliquity × skin weight of the sample points in ``view`` at the current solution."""
+        cfg, model = self.config, self.tracker.model
+        with torch.no_grad():
+            vertices = model.evaluate(self.shared[:self.n_id][None], local[6:][None])[0]
+            pixels, cam = self.project(self.shared, local, view, vertices)
+            height, width = view.crop.shape[:2]
+            depth = rasterize(torch.cat([pixels, cam[:, 2:3]], 1)[None], self.opaque, height, width).depth[0]
+            normals = vertex_normals(cam, self.triangles)[self.samples]
+            p, point = pixels[self.samples], cam[self.samples]
+            inside = (p[:, 0] >= 0) & (p[:, 0] < width) & (p[:, 1] >= 0) & (p[:, 1] < height)
+            col = p[:, 0].floor().long().clamp(0, width - 1)
+            row = p[:, 1].floor().long().clamp(0, height - 1)
+            surface = depth[row, col]
+            cosine = (normals * torch.nn.functional.normalize(-point, dim=1)).sum(1)
+            visible = inside & (surface > 0) & (point[:, 2] <= surface + cfg.depth_tolerance) & (cosine > cfg.min_cosine)
+            weight = torch.where(visible, ((cosine - cfg.min_cosine) / (1 - cfg.min_cosine)).square(),
+                                 torch.zeros_like(cosine))
+            if view.skin is not None:
+                weight = weight * torch.from_numpy(view.skin.sample(p.numpy()).astype(np.float32))
+        return weight
+
+    # ------------------------------------------------------------------------------------------------ the costs
+    def landmark_cost(self, shared: torch.Tensor, locals_: list[torch.Tensor]) -> torch.Tensor:
+        return sum(r(shared, lo).square().sum() for r, lo in zip(self.residuals, locals_))
+
+    def landmark_errors(self) -> list[float]:
+        with torch.no_grad():
+            return [float(r(self.shared, lo).square().sum().sqrt()) for r, lo in zip(self.residuals, self.locals)]
+
+    def colour_variance(self, shared, locals_, pictures, weights, gains) -> torch.Tensor:
+        """Weighted spread of each shared point's colours around their mean (``weights`` (K, S), zero = unseen)."""
+        colours = torch.stack([sample_image(picture, self.project(shared, lo, view, self.sample_points(shared, lo))[0],
+                                            padding="border") / gain
+                               for picture, lo, view, gain in zip(pictures, locals_, self.views, gains)])
+        w = weights[..., None]
+        mean = (w * colours).sum(0) / w.sum(0).clamp(min=1e-9)
+        return (w * (colours - mean).square()).sum() / w.sum().clamp(min=1e-9) / 3
+
+    def prior_cost(self, shared: torch.Tensor) -> torch.Tensor:
+        delta = shared - self.prior_mean
+        return delta @ self.prior_info @ delta
+
+
+def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerState,
+                    config: MultiViewConfig | None = None) -> MultiViewResult:
+    """Refine ``tracker``'s identity and the ``views``' fits jointly (see the module docstring), in place.
+
+    ``prior`` is the tracker state before these keyframes were added (their landmarks enter here as residuals, so
+    they are not counted twice). The tracker's state keeps its information matrix and takes the refined mean.
+    """
+    import cv2
+
+    config = config or MultiViewConfig()
+    if len(views) < 2:
+        return MultiViewResult(False, "one keyframe: no second view to compare colours with")
+    problem = _Problem(tracker, views, prior, config)
+    before = problem.landmark_errors()
+    shared = problem.shared.clone().requires_grad_(True)
+    locals_ = [lo.clone().requires_grad_(True) for lo in problem.locals]
+    photo_before = photo_after = 0.0
+    for level, blur in enumerate(config.blur_iod):
+        pictures = [torch.from_numpy(cv2.GaussianBlur(v.crop[..., :3], (0, 0), max(blur * iod, 0.5))
+                                     .astype(np.float32) / 255.0) for v, iod in zip(views, problem.iod)]
+        problem.shared = shared.detach()
+        weights = torch.stack([problem.weights(v, lo.detach()) for v, lo in zip(views, locals_)])
+        weights = weights * ((weights > 0).sum(0) >= 2)  # only points two keyframes see
+        if float(weights.sum()) <= 0:
+            return MultiViewResult(False, "the keyframes share no visible skin", landmark_error_before=before)
+        with torch.no_grad():  # each keyframe's exposure: its mean colour over the shared points
+            colours = [sample_image(p, problem.project(shared, lo, v, problem.sample_points(shared, lo))[0],
+                                    padding="border") for p, lo, v in zip(pictures, locals_, views)]
+            gains = [((w[:, None] * c).sum(0) / w.sum().clamp(min=1e-9)).clamp(min=1e-3)
+                     for w, c in zip(weights, colours)]
+            reference = torch.stack(gains).mean(0)
+            gains = [g / reference for g in gains]
+        if level == len(config.blur_iod) - 1:
+            with torch.no_grad():
+                photo_before = float(problem.colour_variance(shared, locals_, pictures, weights, gains))
+        optimiser = torch.optim.Adam([{"params": [shared], "lr": config.rate_identity},
+                                      {"params": locals_, "lr": config.rate_local}])
+        for _ in range(config.steps):
+            optimiser.zero_grad()
+            cost = (problem.landmark_cost(shared, locals_) + problem.prior_cost(shared)
+                    + config.weight * problem.colour_variance(shared, locals_, pictures, weights, gains))
+            cost.backward()
+            with torch.no_grad():
+                shared.grad[-1] = 0.0  # the focal length stays the landmarks' (depth and size trade off in colour)
+            optimiser.step()
+            with torch.no_grad():
+                for lo in locals_:
+                    lo[6:].clamp_(0.0, 1.0)
+        with torch.no_grad():
+            photo_after = float(problem.colour_variance(shared, locals_, pictures, weights, gains))
+    problem.shared, problem.locals = shared.detach(), [lo.detach() for lo in locals_]
+    after = problem.landmark_errors()
+    limit = [max(config.max_landmark_error, 2 * b) for b in before]
+    if any(a > lim for a, lim in zip(after, limit)):
+        return MultiViewResult(False, "the refined shape no longer fits the landmarks", photo_before, photo_after,
+                               before, after)
+    _apply(tracker, views, problem)
+    return MultiViewResult(True, "", photo_before, photo_after, before, after)
+
+
+def _apply(tracker: Tracker, views: list[KeyframeView], problem: _Problem) -> None:
+    """Write the refined identity into the tracker state and the refined poses/expressions into the fits."""
+    mean = tracker.state.mean.copy()
+    mean[:-1] = problem.shared[:-1].double().numpy()
+    tracker.state = TrackerState(mean, tracker.state.information, tracker.state.keyframes)
+    errors = problem.landmark_errors()
+    for view, local, error in zip(views, problem.locals, errors):
+        fit = view.fit
+        fit.rotation = (FLIP @ axis_angle_to_matrix(local[:3])).numpy()
+        fit.translation = local[3:6].numpy().copy()
+        fit.expression = local[6:].numpy().copy()
+        fit.arkit = expression_to_arkit(tracker.model, fit.expression, view.detection.blendshapes)
+        fit.landmark_error_iod = error
