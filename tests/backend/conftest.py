@@ -38,6 +38,27 @@ def ground_truth(ict_model):
     return {"identity": identity}
 
 
+@pytest.fixture(scope="session")
+def shape_error_mm(ict_model, ground_truth):
+    """f(vertices or identity) → mean face-vertex distance (mm) of a neutral head from the ground truth's, after a
+    similarity alignment (scale and depth trade off in one camera)."""
+    import torch
+
+    from invertavatar.track.correspondence import similarity_transform
+
+    true = ict_model.evaluate(torch.from_numpy(ground_truth["identity"])[None])[0].numpy()
+    face = ict_model.regions["narrow_face"]
+
+    def error(shape: np.ndarray) -> float:
+        shape = np.asarray(shape, np.float32)
+        if shape.ndim == 1:  # identity coefficients
+            shape = ict_model.evaluate(torch.from_numpy(shape)[None])[0].numpy()
+        scale, rotation, shift = similarity_transform(shape[face].astype(np.float64), true[face].astype(np.float64))
+        return float(np.linalg.norm(scale * shape[face] @ rotation.T + shift - true[face], axis=1).mean() * 1000)
+
+    return error
+
+
 def expression_of(model, **weights: float) -> np.ndarray:
     expression = np.zeros(model.n_expression, np.float32)
     for name, value in weights.items():

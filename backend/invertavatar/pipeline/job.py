@@ -267,20 +267,23 @@ def _process_frame(job: _Job, frame: Frame, is_clip: bool, detector, tracker: Tr
         selector.accept(fit.rotation)
     if clip_keyframes is not None:
         clip_keyframes.offer(frame.index, frame.time, frame.image, detection, fit, sharpness)
-    else:
+    elif job.spec.multiview_identity:  # fused once the job's keyframes have been refined together
         crop, offset = face_crop(frame.image, detection.box, PHOTO_CROP_SCALE)
         job.pending.append(_Keyframe(crop, offset, detection, fit, sharpness))
+    else:
+        _use_keyframe(job, frame.image, detection, fit, tracker, fusion, iris, sharpness)
     return fit
 
 
 def _final_fits(job: _Job, tracker: Tracker, prior: TrackerState,
                 keyframes: list[tuple[Detection, FrameFit, np.ndarray, tuple[int, int]]]) -> list[FrameFit]:
-    """The keyframes' fits for fusion: each (detection, fit, crop, offset) refitted under the job's final identity
-    (earlier keyframes were fitted under an earlier one), then, with two or more, the identity and every keyframe
-    refined together by the colours they agree on (track/multiview.py). ``prior`` is the state before the job."""
+    """The keyframes' fits for fusion. With `JobSpec.multiview_identity` and two or more keyframes, each
+    (detection, fit, crop, offset) is refitted under the job's final identity (earlier keyframes were fitted under an
+    earlier one), then the identity and every keyframe are refined together by the colours they agree on
+    (track/multiview.py); otherwise the fits stay as tracked. ``prior`` is the state before the job."""
     from ..track.multiview import KeyframeView, refine_identity
 
-    if len(keyframes) < 2:
+    if len(keyframes) < 2 or not job.spec.multiview_identity:
         return [fit for _, fit, _, _ in keyframes]
     started = time.perf_counter()
     fits = []
@@ -291,11 +294,9 @@ def _final_fits(job: _Job, tracker: Tracker, prior: TrackerState,
             refit = fit  # fitted before under an earlier identity; keep that fit
         refit.keyframe = True
         fits.append(refit)
-    if job.spec.multiview_identity:
-        job.report("track", TRACK_SHARE, f"refining the shape on {len(fits)} keyframes")
-        views = [KeyframeView(detection, fit, crop, offset)
-                 for (detection, _, crop, offset), fit in zip(keyframes, fits)]
-        job.identity_refinement = refine_identity(tracker, views, prior)
+    job.report("track", TRACK_SHARE, f"refining the shape on {len(fits)} keyframes")
+    views = [KeyframeView(detection, fit, crop, offset) for (detection, _, crop, offset), fit in zip(keyframes, fits)]
+    job.identity_refinement = refine_identity(tracker, views, prior)
     job.timed("track", started)
     return fits
 
