@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..detect import Detection
+from ..device import single_thread_blas
 from ..errors import InvertAvatarError
 from ..headmodel import HeadModel
 from ..render import axis_angle_to_matrix
@@ -189,7 +190,8 @@ class Tracker:
             expr_init = torch.from_numpy(np.clip(self.model.arkit.matrix @ detection.blendshapes, 0, 1)).float()
         previous = local0.clone() if (consecutive and self.previous is not None) else None
         iterations = self.config.iterations_next if previous is not None else self.config.iterations_first
-        shared, local = self._solve(residual, jacobian_fn, local0, expr_init, previous, keyframe, iterations)
+        with single_thread_blas():
+            shared, local = self._solve(residual, jacobian_fn, local0, expr_init, previous, keyframe, iterations)
         error = float(residual(shared, local).square().sum().sqrt())  # RMS landmark error in inter-ocular units
         if error > self.config.max_residual_iod:
             raise InvertAvatarError(
