@@ -40,7 +40,7 @@ class MultiViewConfig:
     weight: float = 0.02  # the robust colour cost (in units of its own noise) against the whitened landmark residuals
     shading_invariant: bool = False  # compare each crop's `detail` instead of its colours
     blur_iod: tuple[float, ...] = (0.04, 0.02, 0.01)  # Gaussian blur of each level, in eye distances
-    steps: int = 60  # Adam steps per level
+    steps: int = 90  # Adam steps per level
     rate_identity: float = 0.03  # Adam step sizes: identity coefficients (unit prior), ...
     rate_local: float = 0.002  # ... and pose (radians, metres) and expression weights
     min_cosine: float = 0.3  # surface points seen more obliquely than this do not take part
@@ -127,6 +127,11 @@ class _Problem:
         for v in views:
             rotvec = cv2.Rodrigues((FLIP.numpy() @ v.fit.rotation).astype(np.float64))[0].ravel()
             self.locals.append(torch.tensor(np.r_[rotvec, v.fit.translation, v.fit.expression], dtype=torch.float32))
+        # Per keyframe, for projecting all keyframes at once: the focal length's scale and the crop's principal point.
+        self.scales = torch.tensor([float(max(v.fit.image_size)) for v in views])
+        self.centres = torch.tensor([[(v.fit.principal[0] if v.fit.principal else v.fit.image_size[1] / 2) - v.offset[0],
+                                      (v.fit.principal[1] if v.fit.principal else v.fit.image_size[0] / 2) - v.offset[1]]
+                                     for v in views])
 
     # ------------------------------------------------------------------------------------------------ geometry
     def project(self, shared: torch.Tensor, local: torch.Tensor, view: KeyframeView, points: torch.Tensor):
@@ -138,11 +143,6 @@ class _Problem:
         focal = torch.exp(shared[self.n_id]) * max(height, width)
         centre = torch.tensor([cx - view.offset[0], cy - view.offset[1]], dtype=cam.dtype)
         return focal * cam[:, :2] / cam[:, 2:3].clamp(min=1e-3) + centre, cam
-
-    def sample_points(self, shared: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-        basis = self.basis
-        return (basis["vertices"] + torch.einsum("i,ivc->vc", shared[:self.n_id], basis["identity"])
-                + torch.einsum("e,evc->vc", local[6:], basis["expression"]))
 
     def weights(self, view: KeyframeView, local: torch.Tensor, margin: int) -> torch.Tensor:
         """(S,) visibility × obliquity × skin weight of the sample points in ``view`` at the current solution; points
@@ -179,12 +179,21 @@ class _Problem:
         with torch.no_grad():
             return [float(r(self.shared, lo).square().sum().sqrt()) for r, lo in zip(self.residuals, self.locals)]
 
-    def spread(self, shared, locals_, pictures, weights) -> torch.Tensor:
-        """(K, S) squared distance of each keyframe's colour of each point from the point's weighted mean colour
-        (``weights`` (K, S), zero = unseen)."""
-        colours = torch.stack([sample_image(picture, self.project(shared, lo, view, self.sample_points(shared, lo))[0],
-                                            padding="border")
-                               for picture, lo, view in zip(pictures, locals_, self.views)])
+    def spread(self, shared: torch.Tensor, locals_: torch.Tensor, pictures: torch.Tensor,
+               weights: torch.Tensor) -> torch.Tensor:
+        """(K, S) squared distance of each keyframe's colour of each point from the point's weighted mean colour.
+
+        ``locals_`` (K, P) every keyframe's pose and expression, ``pictures`` (K, H, W, 3) the crops (padded to one
+        size, see `_stacked`), ``weights`` (K, S) as `weights` gives them (zero = unseen). All keyframes at once.
+        """
+        basis = self.basis
+        neutral = basis["vertices"] + torch.einsum("i,ivc->vc", shared[:self.n_id], basis["identity"])
+        points = neutral[None] + torch.einsum("ke,evc->kvc", locals_[:, 6:], basis["expression"])
+        rotation = FLIP @ axis_angle_to_matrix(locals_[:, :3])
+        cam = torch.einsum("kvc,kdc->kvd", points, rotation) + locals_[:, None, 3:6]
+        focal = torch.exp(shared[self.n_id]) * self.scales
+        pixels = focal[:, None, None] * cam[..., :2] / cam[..., 2:3].clamp(min=1e-3) + self.centres[:, None]
+        colours = sample_image(pictures, pixels, padding="border")
         w = weights[..., None]
         mean = (w * colours).sum(0) / w.sum(0).clamp(min=1e-9)
         return (colours - mean).square().sum(-1)
@@ -200,6 +209,14 @@ class _Problem:
     def prior_cost(self, shared: torch.Tensor) -> torch.Tensor:
         delta = shared - self.prior_mean
         return delta @ self.prior_info @ delta
+
+
+def _stacked(pictures: list[np.ndarray]) -> torch.Tensor:
+    """(K, H, W, 3) the crops padded (edge pixels repeated) to the largest one, each at the top-left corner."""
+    height = max(p.shape[0] for p in pictures)
+    width = max(p.shape[1] for p in pictures)
+    return torch.from_numpy(np.stack([np.pad(p, ((0, height - p.shape[0]), (0, width - p.shape[1]), (0, 0)), "edge")
+                                      for p in pictures]))
 
 
 def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> float:
@@ -223,12 +240,12 @@ def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerS
     problem = _Problem(tracker, views, prior, config)
     before = problem.landmark_errors()
     shared = problem.shared.clone().requires_grad_(True)
-    locals_ = [lo.clone().requires_grad_(True) for lo in problem.locals]
+    locals_ = torch.stack(problem.locals).requires_grad_(True)
     photo_before = photo_after = 0.0
     for level, blur in enumerate(config.blur_iod):
-        pictures = [torch.from_numpy(detail(v.crop, max(blur * iod, 0.5)) if config.shading_invariant else
-                                     cv2.GaussianBlur(v.crop[..., :3], (0, 0), max(blur * iod, 0.5)).astype(np.float32)
-                                     / 255.0) for v, iod in zip(views, problem.iod)]
+        pictures = _stacked([detail(v.crop, max(blur * iod, 0.5)) if config.shading_invariant else
+                             cv2.GaussianBlur(v.crop[..., :3], (0, 0), max(blur * iod, 0.5)).astype(np.float32) / 255.0
+                             for v, iod in zip(views, problem.iod)])
         problem.shared = shared.detach()
         weights = torch.stack([problem.weights(v, lo.detach(), margin=round(2 * blur * iod) + 1)
                                for v, lo, iod in zip(views, locals_, problem.iod)])
@@ -241,7 +258,7 @@ def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerS
             if level == len(config.blur_iod) - 1:
                 photo_before = float(problem.colour_cost(spread, weights))
         optimiser = torch.optim.Adam([{"params": [shared], "lr": config.rate_identity},
-                                      {"params": locals_, "lr": config.rate_local}])
+                                      {"params": [locals_], "lr": config.rate_local}])
         for _ in range(config.steps):
             optimiser.zero_grad()
             cost = (problem.landmark_cost(shared, locals_) + problem.prior_cost(shared)
@@ -252,11 +269,10 @@ def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerS
                 shared.grad[-1] = 0.0  # the focal length stays the landmarks' (depth and size trade off in colour)
             optimiser.step()
             with torch.no_grad():
-                for lo in locals_:
-                    lo[6:].clamp_(0.0, 1.0)
+                locals_[:, 6:].clamp_(0.0, 1.0)
         with torch.no_grad():
             photo_after = float(problem.colour_cost(problem.spread(shared, locals_, pictures, weights), weights))
-    problem.shared, problem.locals = shared.detach(), [lo.detach() for lo in locals_]
+    problem.shared, problem.locals = shared.detach(), list(locals_.detach())
     after = problem.landmark_errors()
     limit = [max(config.max_landmark_error, 2 * b) for b in before]
     if any(a > lim for a, lim in zip(after, limit)):

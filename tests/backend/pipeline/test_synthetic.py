@@ -52,12 +52,12 @@ def test_fit_errors_are_bounded_and_improve(incremental_results, ict_model, shap
     mean_shape = shape_error_mm(ict_model.vertices)
     print("neutral shape error (mm) by views:", errors, "mean shape:", mean_shape)
     # Landmarks alone gave 1.44 / 1.41 / 1.43 mm; with the keyframes' colour agreement (track/multiview.py) the jobs
-    # of 3 and 4 new views give 1.45 / 0.93 / 1.00 mm (measured; a one-photo job has nothing to agree with).
+    # of 3 and 4 new views give 1.45 / 0.83 / 0.82 mm (measured; a one-photo job has nothing to agree with).
     assert errors[4] < errors[1] - 0.3 and errors[8] < errors[1] - 0.3
     refinement = {n: b.manifest["identity_refinement"] for n, b in incremental_results.items()}
     assert refinement[1] is None  # one photo: nothing to agree with
     assert refinement[4]["applied"] and refinement[8]["applied"], refinement
-    assert errors[8] < 1.1 < mean_shape
+    assert errors[8] < 1.0 < mean_shape
 
 
 def inner_face_texels(model) -> np.ndarray:
