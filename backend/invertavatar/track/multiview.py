@@ -5,8 +5,8 @@ few pixels; with landmarks alone the neutral shape stops improving after a few v
 tracked, `refine_identity` therefore solves them again *together*: the shared identity, and each keyframe's pose and
 expression, move so that each sampled point of the face skin projects to the same colour in every keyframe that
 sees it (multi-view photo-consistency: the spread of a point's colours around their mean, with the keyframe's
-visibility, viewing angle and, when given, a skin mask as weights), while the landmark residuals and the Gaussian identity state
-from the avatar's earlier jobs keep the solution anchored. It runs coarse to fine on blurred copies of the face
+visibility and viewing angle as weights), while the landmark residuals and the Gaussian identity state from the
+avatar's earlier jobs keep the solution anchored. It runs coarse to fine on blurred copies of the face
 crops (the blur scaled to the eye distance), so the colour gradients reach over the landmark fit's pixel errors.
 
 The cost is robust and in the data's own units: at each level the median spread of the points' colours is the
@@ -52,13 +52,12 @@ class MultiViewConfig:
 @dataclass
 class KeyframeView:
     """One keyframe as the refinement sees it: the full-frame detection and fit (landmarks), and a crop of the frame
-    (colours) with its top-left corner ``offset`` in the frame; ``skin`` weighs the crop's pixels (or None)."""
+    (colours) with its top-left corner ``offset`` in the frame."""
 
     detection: Detection
     fit: FrameFit
     crop: np.ndarray
     offset: tuple[int, int] = (0, 0)
-    skin: object | None = None  # texture.skin_mask.SkinMask of the crop (None: every visible point counts)
 
 
 @dataclass
@@ -134,26 +133,26 @@ class _Problem:
                                      for v in views])
 
     # ------------------------------------------------------------------------------------------------ geometry
-    def project(self, shared: torch.Tensor, local: torch.Tensor, view: KeyframeView, points: torch.Tensor):
-        """Crop pixels (N, 2) and camera points (N, 3) of model-space ``points`` in ``view``."""
-        height, width = view.fit.image_size
-        cx, cy = view.fit.principal if view.fit.principal is not None else (width / 2, height / 2)
-        rotation = FLIP @ axis_angle_to_matrix(local[:3])
-        cam = points @ rotation.T + local[3:6]
-        focal = torch.exp(shared[self.n_id]) * max(height, width)
-        centre = torch.tensor([cx - view.offset[0], cy - view.offset[1]], dtype=cam.dtype)
-        return focal * cam[:, :2] / cam[:, 2:3].clamp(min=1e-3) + centre, cam
+    def project(self, shared: torch.Tensor, locals_: torch.Tensor, points: torch.Tensor,
+                views: slice = slice(None)):
+        """Crop pixels (K, N, 2) and camera points (K, N, 3) of model-space ``points`` (K, N, 3) in the keyframes
+        ``views`` whose poses are ``locals_`` (K, P)."""
+        rotation = FLIP @ axis_angle_to_matrix(locals_[:, :3])
+        cam = torch.einsum("kvc,kdc->kvd", points, rotation) + locals_[:, None, 3:6]
+        focal = torch.exp(shared[self.n_id]) * self.scales[views]
+        return focal[:, None, None] * cam[..., :2] / cam[..., 2:3].clamp(min=1e-3) + self.centres[views, None], cam
 
-    def weights(self, view: KeyframeView, local: torch.Tensor, margin: int) -> torch.Tensor:
-        """(S,) visibility × obliquity × skin weight of the sample points in ``view`` at the current solution; points
+    def weights(self, index: int, local: torch.Tensor, margin: int) -> torch.Tensor:
+        """(S,) visibility × obliquity weight of the sample points in keyframe ``index`` at the current solution; points
         within ``margin`` pixels of the head's outline take no part (a misaligned outline would show background)."""
         import cv2
 
         cfg, model = self.config, self.tracker.model
         with torch.no_grad():
             vertices = model.evaluate(self.shared[:self.n_id][None], local[6:][None])[0]
-            pixels, cam = self.project(self.shared, local, view, vertices)
-            height, width = view.crop.shape[:2]
+            pixels, cam = self.project(self.shared, local[None], vertices[None], slice(index, index + 1))
+            pixels, cam = pixels[0], cam[0]
+            height, width = self.views[index].crop.shape[:2]
             depth = rasterize(torch.cat([pixels, cam[:, 2:3]], 1)[None], self.opaque, height, width).depth[0]
             normals = vertex_normals(cam, self.triangles)[self.samples]
             p, point = pixels[self.samples], cam[self.samples]
@@ -167,8 +166,6 @@ class _Problem:
             visible = inside & (surface > 0) & (point[:, 2] <= surface + cfg.depth_tolerance) & (cosine > cfg.min_cosine)
             weight = torch.where(visible, ((cosine - cfg.min_cosine) / (1 - cfg.min_cosine)).square(),
                                  torch.zeros_like(cosine))
-            if view.skin is not None:
-                weight = weight * torch.from_numpy(view.skin.sample(p.numpy()).astype(np.float32))
         return weight
 
     # ------------------------------------------------------------------------------------------------ the costs
@@ -189,10 +186,7 @@ class _Problem:
         basis = self.basis
         neutral = basis["vertices"] + torch.einsum("i,ivc->vc", shared[:self.n_id], basis["identity"])
         points = neutral[None] + torch.einsum("ke,evc->kvc", locals_[:, 6:], basis["expression"])
-        rotation = FLIP @ axis_angle_to_matrix(locals_[:, :3])
-        cam = torch.einsum("kvc,kdc->kvd", points, rotation) + locals_[:, None, 3:6]
-        focal = torch.exp(shared[self.n_id]) * self.scales
-        pixels = focal[:, None, None] * cam[..., :2] / cam[..., 2:3].clamp(min=1e-3) + self.centres[:, None]
+        pixels, _ = self.project(shared, locals_, points)
         colours = sample_image(pictures, pixels, padding="border")
         w = weights[..., None]
         mean = (w * colours).sum(0) / w.sum(0).clamp(min=1e-9)
@@ -247,8 +241,8 @@ def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerS
                              cv2.GaussianBlur(v.crop[..., :3], (0, 0), max(blur * iod, 0.5)).astype(np.float32) / 255.0
                              for v, iod in zip(views, problem.iod)])
         problem.shared = shared.detach()
-        weights = torch.stack([problem.weights(v, lo.detach(), margin=round(2 * blur * iod) + 1)
-                               for v, lo, iod in zip(views, locals_, problem.iod)])
+        weights = torch.stack([problem.weights(k, lo.detach(), margin=round(2 * blur * iod) + 1)
+                               for k, (lo, iod) in enumerate(zip(locals_, problem.iod))])
         weights = weights * ((weights > 0).sum(0) >= 2)  # only points two keyframes see
         if float(weights.sum()) <= 0:
             return MultiViewResult(False, "the keyframes share no visible skin", landmark_error_before=before)
