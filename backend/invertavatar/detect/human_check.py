@@ -77,18 +77,25 @@ _MESH_POINTS = 468  # MediaPipe's face mesh without the 10 iris points
 
 def is_human_evidence(votes: int, score: float | None) -> bool:
     """The rule above: the cascades' ``votes`` and the face detector's ``score`` (None: the votes alone decide)."""
+    return votes >= votes_needed(score)
+
+
+def votes_needed(score: float | None) -> int:
+    """The fewest votes that make a face with the face detector's ``score`` human under the rule above: counting
+    can stop there, the verdict no longer changes (a clip checks every frame, so this is most of its cost)."""
     if score is None:
-        return votes >= HUMAN_MIN_VOTES
-    return ((votes >= HUMAN_MIN_VOTES and score >= HUMAN_MIN_SCORE) or votes >= STRONG_VOTES
-            or (votes >= 1 and score >= STRONG_SCORE))
+        return HUMAN_MIN_VOTES
+    if score >= STRONG_SCORE:
+        return 1
+    return HUMAN_MIN_VOTES if score >= HUMAN_MIN_SCORE else STRONG_VOTES
 
 
 @dataclass(frozen=True)
 class FaceVerdict:
     """The outcome of `HumanFaceCheck.check`: ``kind`` is `HUMAN`, `ARTWORK` or `NOT_HUMAN`.
 
-    ``votes`` is the independent detector's vote count (counting stops at `STRONG_VOTES` unless the check ran with
-    ``full=True``); ``cues`` the measured numbers behind the verdict; ``reason`` a sentence for the user.
+    ``votes`` is the independent detector's vote count (counting stops once the votes settle the verdict, see
+    `votes_needed`, unless the check ran with ``full=True``); ``cues`` the measured numbers behind the verdict; ``reason`` a sentence for the user.
     """
 
     kind: str
@@ -174,8 +181,9 @@ class HumanFaceCheck:
                                     "Reinstall the backend (python install.py); the cascades come with opencv.")
         return cascade
 
-    def votes(self, crop: np.ndarray, points: np.ndarray, full: bool = False) -> int:
-        """Detection windows of all cascades overlapping the face; stops at `STRONG_VOTES` unless ``full``."""
+    def votes(self, crop: np.ndarray, points: np.ndarray, enough: int | None = STRONG_VOTES) -> int:
+        """Detection windows of all cascades overlapping the face; the cascades still to run are skipped once
+        ``enough`` votes are in (None: every cascade runs)."""
         import cv2
 
         grey = cv2.equalizeHist(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY))
@@ -193,7 +201,7 @@ class HumanFaceCheck:
                     w = np.asarray(windows, np.float64)
                     boxes = np.stack([w[:, 0], w[:, 1], w[:, 0] + w[:, 2], w[:, 1] + w[:, 3]], axis=1)
                     total += int(np.count_nonzero(_iou(boxes, target) >= VOTE_MIN_IOU))
-                if total >= STRONG_VOTES and not full:
+                if enough is not None and total >= enough:
                     break
         return total
 
@@ -201,7 +209,7 @@ class HumanFaceCheck:
         """The verdict for ``detection`` found in ``image`` (H×W×3 RGB uint8). ``full`` counts every vote (for
         calibration) instead of stopping once the face is confirmed human."""
         crop, points = upright_face(image, detection)
-        votes = self.votes(crop, points, full)
+        votes = self.votes(crop, points, None if full else votes_needed(detection.score))
         cues: dict[str, float] = {"votes": float(votes)}
         if detection.score is not None:
             cues["detector_score"] = round(float(detection.score), 4)

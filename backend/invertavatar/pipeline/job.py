@@ -337,19 +337,21 @@ def _use_clip_keyframes(job: _Job, keyframes: ClipKeyframes, tracker: Tracker, f
     fits = _final_fits(job, tracker, prior, [(c.detection, fit, c.crop, c.offset) for c, fit in fitted])
     fitted = [(candidate, fit, *candidate.crop_view(fit)) for (candidate, _), fit in zip(fitted, fits)]
     started = time.perf_counter()
-    skins = [skin_mask(image, detection) for _, _, image, detection, _ in fitted]
+    samples = [None] * len(fitted)
     if len(fitted) >= 3:  # with two frames, neither can outvote the other
         fusion.reference = fusion.snapshot()
-        for (candidate, _, image, _, view), skin in zip(fitted, skins):
+        for n, (candidate, _, image, detection, view) in enumerate(fitted):
             job.check_cancel()
-            fusion.reference.add_frame(image, _vertices(tracker, view), _camera(view), candidate.sharpness,
-                                       skin=skin)
+            samples[n] = fusion.unwrap(image, _vertices(tracker, view), _camera(view), candidate.sharpness,
+                                       skin=skin_mask(image, detection), delight=job.spec.delight)
+            fusion.reference.add_samples(samples[n])
     job.timed("texture", started)
     try:
-        for (candidate, fit, image, detection, view), skin in zip(fitted, skins):
+        for n, (candidate, fit, image, detection, view) in enumerate(fitted):
             job.check_cancel()
             _use_keyframe(job, image, detection, view, tracker, fusion, iris, candidate.sharpness,
-                          full=(candidate.detection, fit), skin=skin)
+                          full=(candidate.detection, fit), samples=samples[n])
+            samples[n] = None  # bounded: each keyframe's samples are let go once fused
     finally:
         fusion.reference = None
     job.keyframes = [c.index for c in chosen]
@@ -362,12 +364,15 @@ def _vertices(tracker: Tracker, fit: FrameFit) -> np.ndarray:
 
 
 def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracker: Tracker, fusion: TextureFusion,
-                  iris: "IrisColour", sharpness: float, full: tuple | None = None, skin=None) -> None:
+                  iris: "IrisColour", sharpness: float, full: tuple | None = None,
+                  samples: list | None = None) -> None:
     """Fuse one keyframe into the texture (and the neural state). ``image``/``detection``/``fit`` may be a crop of
-    the frame; ``full`` is then its full-frame (detection, fit), which the photometric landmark term needs."""
+    the frame; ``full`` is then its full-frame (detection, fit), which the photometric landmark term needs.
+    ``samples`` is the keyframe's `TextureFusion.unwrap` if already made (unless the photometric step moves it)."""
     job.used += 1
     started = time.perf_counter()
     if job.spec.photometric_steps and fusion.frames:
+        samples = None  # the fit is about to move
         from ..track.photometric import FaceTexture
 
         texture = FaceTexture(tracker.model, *fusion.mean_colour("face"))
@@ -377,8 +382,10 @@ def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracke
             tracker.refine_photometric(full[1], full[0], image, texture, job.spec.photometric_steps,
                                        crop=(image, detection, fit))
     vertices = _vertices(tracker, fit)
-    skin = skin if skin is not None else skin_mask(image, detection)
-    fusion.add_frame(image, vertices, _camera(fit), sharpness, skin=skin, delight=job.spec.delight)
+    if samples is None:
+        samples = fusion.unwrap(image, vertices, _camera(fit), sharpness, skin=skin_mask(image, detection),
+                                delight=job.spec.delight)
+    fusion.add_samples(samples)
     iris.add(image, detection)
     job.timed("texture", started)
     if job.neural is not None:

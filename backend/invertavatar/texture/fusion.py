@@ -40,6 +40,17 @@ class TileGeometry:
     texel_size: torch.Tensor  # (N,) world size of a texel in metres at the neutral shape
 
 
+@dataclass(frozen=True)
+class TexelSamples:
+    """One frame's samples of one tile (`TextureFusion.unwrap`): the texels it sees and what it adds to them."""
+
+    tile: str
+    texel: torch.Tensor  # (N,) flat index into size*size
+    albedo: torch.Tensor  # (N, 3) de-lit colour (the colour itself when de-lighting is off)
+    colour: torch.Tensor  # (N, 3) as photographed
+    weight: torch.Tensor  # (N,) confidence: obliquity × footprint × sharpness × skin
+
+
 def opaque_triangles(model: HeadModel) -> np.ndarray:
     """(T, 3) the model's triangles without the translucent overlays (`OVERLAY_SLOTS`): what hides what is behind."""
     materials = np.array([slot_of_material(m) for m in model.material_names])
@@ -118,12 +129,19 @@ class TextureFusion:
 
     def add_frame(self, image: np.ndarray, vertices: np.ndarray, camera: Camera, sharpness: float = 1.0,
                   skin: "SkinMask | None" = None, delight: bool = True) -> None:
-        """Unwrap one frame. ``vertices`` (V,3) model space; ``camera`` folds in the head pose (world → camera).
+        """Unwrap one frame and add it. ``vertices`` (V,3) model space; ``camera`` folds in the head pose (world →
+        camera).
 
         ``skin`` (texture/skin_mask.py) weights every pixel by how surely it shows skin: hair, glasses, clothes and
         background never reach skin texels. With ``delight`` the frame's lighting is fitted and divided out before
         the colours enter the albedo sums (texture/delight.py); the as-photographed sums get the colours unchanged.
         """
+        self.add_samples(self.unwrap(image, vertices, camera, sharpness, skin, delight))
+
+    def unwrap(self, image: np.ndarray, vertices: np.ndarray, camera: Camera, sharpness: float = 1.0,
+               skin: "SkinMask | None" = None, delight: bool = True) -> list["TexelSamples"]:
+        """What one frame gives each tile (arguments as `add_frame`), not yet added: a robust batch adds the same
+        samples to its reference and then to the fusion (`add_samples`) instead of unwrapping every frame twice."""
         from .delight import remove_shading
 
         height, width = image.shape[:2]
@@ -178,12 +196,16 @@ class TextureFusion:
             albedos = albedo.split([len(s[2]) for s in seen])
         else:
             albedos = [s[2] for s in seen]
-        for (name, texel, colour, weight, _), albedo in zip(seen, albedos):
-            if self.robust:
-                weight = weight * self._agreement(name, texel, albedo)
-            self.colour_sum[name].index_add_(0, texel, albedo * weight[:, None])
-            self.photo_sum[name].index_add_(0, texel, colour * weight[:, None])
-            self.weight_sum[name].index_add_(0, texel, weight)
+        return [TexelSamples(name, texel, albedo, colour, weight)
+                for (name, texel, colour, weight, _), albedo in zip(seen, albedos)]
+
+    def add_samples(self, samples: list["TexelSamples"]) -> None:
+        """Add one frame's `unwrap` (robustly weighted unless `robust` is off); counts as one frame."""
+        for s in samples:
+            weight = s.weight * self._agreement(s.tile, s.texel, s.albedo) if self.robust else s.weight
+            self.colour_sum[s.tile].index_add_(0, s.texel, s.albedo * weight[:, None])
+            self.photo_sum[s.tile].index_add_(0, s.texel, s.colour * weight[:, None])
+            self.weight_sum[s.tile].index_add_(0, s.texel, weight)
         self.frames += 1
 
     def _agreement(self, name: str, texel: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:

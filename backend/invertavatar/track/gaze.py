@@ -22,14 +22,18 @@ def estimate_gaze(model, identity: np.ndarray, fit, detection: Detection) -> dic
     """``{"eye_L": [pitch, yaw], "eye_R": [...]}`` in radians in head space (+pitch up, +yaw towards +X)."""
     if detection.scheme != "mediapipe478" or len(detection.landmarks) < 478:
         return {"eye_L": [0.0, 0.0], "eye_R": [0.0, 0.0]}
-    vertices = model.evaluate(torch.from_numpy(identity).float()[None])[0].numpy()
+    balls = {region: model.regions[region] for region in ("eyeball_left", "eyeball_right")}
+    eyes = model.evaluate(torch.from_numpy(identity).float()[None],
+                          vertex_ids=np.concatenate(list(balls.values())))[0].numpy()  # the eyeballs only: cheap
+    split = len(balls["eyeball_left"])
+    vertices = {"eyeball_left": eyes[:split], "eyeball_right": eyes[split:]}
     height, width = fit.image_size
     k_inv = np.linalg.inv(np.array([[fit.focal, 0, width / 2], [0, fit.focal, height / 2], [0, 0, 1]]))
     gaze = {}
     # The subject's left eye is MediaPipe's "left" iris (473), on the image right in a frontal photo.
     for name, region, iris in (("eye_L", "eyeball_left", LEFT_IRIS_CENTER), ("eye_R", "eyeball_right",
                                                                               RIGHT_IRIS_CENTER)):
-        ball = vertices[model.regions[region]]
+        ball = vertices[region]
         centre_model = ball.mean(0)
         radius = float(np.linalg.norm(ball - centre_model, axis=1).max())
         centre_cam = fit.rotation @ centre_model + fit.translation

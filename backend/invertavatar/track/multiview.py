@@ -219,6 +219,31 @@ def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> float:
     return float(values[order][torch.searchsorted(cumulative, cumulative[-1] / 2).clamp(max=len(values) - 1)])
 
 
+class _Adam:
+    """Adam (Kingma & Ba 2015, torch.optim's update and defaults) on a few tensors, each with its own step size.
+
+    Our own because torch.optim's first use in a process imports torch's compiler (torch._dynamo: 2.5 s on the
+    development CPU, a quarter of a clip's refinement) for nothing this loop needs.
+    """
+
+    def __init__(self, groups: list[tuple[torch.Tensor, float]], betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        self.groups, self.betas, self.eps, self.steps = groups, betas, eps, 0
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p, _ in groups]
+
+    def step(self) -> None:
+        """One update from the parameters' ``.grad`` (then cleared)."""
+        self.steps += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1 ** self.steps, 1 - beta2 ** self.steps
+        with torch.no_grad():
+            for (param, rate), (mean, square) in zip(self.groups, self.moments):
+                mean.mul_(beta1).add_(param.grad, alpha=1 - beta1)
+                square.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
+                param.addcdiv_(mean, (square.sqrt() / correction2 ** 0.5).add_(self.eps), value=-rate / correction1)
+                param.grad = None
+
+
 def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerState,
                     config: MultiViewConfig | None = None) -> MultiViewResult:
     """Refine ``tracker``'s identity and the ``views``' fits jointly (see the module docstring), in place.
@@ -251,10 +276,8 @@ def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerS
             noise = max(float(_weighted_median(spread[weights > 0], weights[weights > 0])), 1e-8)
             if level == len(config.blur_iod) - 1:
                 photo_before = float(problem.colour_cost(spread, weights))
-        optimiser = torch.optim.Adam([{"params": [shared], "lr": config.rate_identity},
-                                      {"params": [locals_], "lr": config.rate_local}])
+        optimiser = _Adam([(shared, config.rate_identity), (locals_, config.rate_local)])
         for _ in range(config.steps):
-            optimiser.zero_grad()
             cost = (problem.landmark_cost(shared, locals_) + problem.prior_cost(shared)
                     + config.weight * problem.colour_cost(problem.spread(shared, locals_, pictures, weights),
                                                           weights, noise))

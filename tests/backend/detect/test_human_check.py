@@ -118,3 +118,16 @@ def test_the_evidence_rule_needs_both_signals_unless_one_is_strong():
     assert is_human_evidence(STRONG_VOTES, 0.3)
     assert is_human_evidence(1, STRONG_SCORE) and not is_human_evidence(0, 0.99)  # the cascades must not be silent
     assert is_human_evidence(HUMAN_MIN_VOTES, None) and not is_human_evidence(HUMAN_MIN_VOTES - 1, None)
+
+
+def test_counting_stops_once_the_verdict_is_settled(check, detector, astronaut, astronaut_face):
+    """A clip checks every frame, so the check stops counting once the votes settle the verdict: it must give the
+    same verdict as counting every vote, with at least the votes the face detector's score needs."""
+    from invertavatar.detect.human_check import STRONG_VOTES, votes_needed
+
+    for score in (astronaut_face.score, 0.75, 0.5):
+        face = replace(astronaut_face, score=score)
+        quick, full = check.check(astronaut, face), check.check(astronaut, face, full=True)
+        assert quick.kind == full.kind == HUMAN
+        assert votes_needed(score) <= quick.votes <= full.votes
+    assert votes_needed(0.5) == STRONG_VOTES and votes_needed(0.9) == 1
