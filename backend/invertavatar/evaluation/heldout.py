@@ -96,7 +96,7 @@ class AvatarRenderer:
         self.model = model
         self.state = TrackerState.from_bytes(bundle.state["tracker.json"])
         self.identity = self.state.mean[:-1].copy()
-        self.texture = torch.from_numpy(np.ascontiguousarray(bundle.albedo[..., :3])).float() / 255.0
+        self.texture = torch.from_numpy(np.array(bundle.albedo[..., :3])).float() / 255.0
         uv, face_uv = atlas_uvs(model)
         _, _, uv_triangles = split_polygons(model.faces, face_uv)
         # Translucent overlays (lashes, tear film, occlusion shells) would be drawn opaque: leave them out.

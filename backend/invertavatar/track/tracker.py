@@ -23,6 +23,7 @@ from ..render import axis_angle_to_matrix
 from .correspondence import Correspondence, correspondence_for, landmark_basis, landmark_points
 from .state import TrackerState
 from .gaze import estimate_gaze
+from .lids import fit_lids
 
 # Stand-in for the camera frame of a frontal camera: OpenCV camera axes (y down, z forward) vs backend (+Y up, +Z
 # towards the viewer).
@@ -41,6 +42,7 @@ class TrackerConfig:
     iterations_first: int = 15  # Levenberg-Marquardt steps
     iterations_next: int = 6
     max_residual_iod: float = 0.12  # a fit worse than this is not a human face the model can represent
+    fit_lids: bool = True  # refit the lid shapes to the eyelid landmarks after the whole-face fit (track/lids.py)
 
 
 @dataclass
@@ -198,11 +200,34 @@ class Tracker:
                 "implausible_face", f"The face in {detection.source or 'the image'} does not fit a human head model "
                 f"(landmark error {error:.0%} of the eye distance).",
                 "Use a photo of a real human face; drawings, statues, animals and masks are not supported.")
-        if keyframe:
+        if keyframe:  # the state takes the frame's information at the whole-face optimum (a Laplace approximation)
             self._update_state(jacobian_fn, shared, local)
+        if self.config.fit_lids:  # then the lids the whole-face fit left where the other landmarks put them
+            with single_thread_blas():
+                local = self._fit_lids(detection, image_size, shared, local)
+            error = float(residual(shared, local).square().sum().sqrt())
         fit = self._make_fit(detection, image_size, index, time, shared, local, error, keyframe)
         self.previous = fit
         return fit
+
+    def _fit_lids(self, detection: Detection, image_size: tuple[int, int], shared: torch.Tensor,
+                  local: torch.Tensor) -> torch.Tensor:
+        if not self.config.fit_lids:
+            return local
+        return fit_lids(lambda corr: self._residual_fn(detection, corr, image_size), self.model, detection.scheme,
+                        shared, local)
+
+    def refit_lids(self, fit: FrameFit, detection: Detection) -> None:
+        """Refit ``fit``'s lid shapes (in place) after something else moved its expression (the multi-view shape)."""
+        import cv2
+
+        shared = torch.from_numpy(np.r_[self.identity, np.log(fit.focal / max(fit.image_size))]).float()
+        rotvec = cv2.Rodrigues((FLIP.numpy() @ fit.rotation).astype(np.float64))[0].ravel()
+        local = torch.from_numpy(np.r_[rotvec, fit.translation, fit.expression]).float()
+        with single_thread_blas():
+            local = self._fit_lids(detection, fit.image_size, shared, local)
+        fit.expression = local[6:].numpy().copy()
+        fit.arkit = expression_to_arkit(self.model, fit.expression, detection.blendshapes)
 
     def refine_photometric(self, fit: FrameFit, detection: Detection, image: np.ndarray, texture,
                            steps: int = 12, crop: tuple[np.ndarray, Detection, FrameFit] | None = None) -> float:
