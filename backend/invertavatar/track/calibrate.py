@@ -8,6 +8,7 @@ averaged on the neutral mesh and the most central hit becomes the table entry (t
 Landmarks whose hits scatter are trusted less.
 
     python -m invertavatar.track.calibrate            # writes track/data/mediapipe-<model>-<checksum>.npz
+    python -m invertavatar.track.calibrate --eyelids-only   # re-measures the eyelid contours, keeps the rest
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
 from ..headmodel import HeadModel, load_head_model
 from ..render import Camera, rasterize
 from .correspondence import calibration_path
 
 VIEWS = [(yaw, pitch, 0.0) for yaw in (-0.5, -0.25, 0.0, 0.25, 0.5) for pitch in (-0.15, 0.1)]
+EYELIDS = np.r_[RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR]
 SCATTER_SCALE = 0.004  # metres of scatter at which a landmark's weight halves
 
 
@@ -94,14 +97,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photo", default="grace_hopper", choices=("grace_hopper", "astronaut"))
     parser.add_argument("--head-model", default="ict")
+    parser.add_argument("--eyelids-only", action="store_true",
+                        help="re-measure only the eyelid-contour landmarks and keep the shipped table's other rows")
     args = parser.parse_args(argv)
     model = load_head_model(args.head_model)
     out = calibration_path(model)
-    if out.exists():
+    if args.eyelids_only and not out.exists():
+        parser.error(f"--eyelids-only needs a table to keep: {out} does not exist (run without it first)")
+    if out.exists() and not args.eyelids_only:
         out.unlink()  # texture the renders with the uncalibrated table, like a first run
     with tempfile.TemporaryDirectory() as tmp:
         albedo = texture_from_photo(args.photo, Path(tmp))
     table = calibrate(model, albedo)
+    if args.eyelids_only:
+        with np.load(out, allow_pickle=False) as shipped:
+            mine = ~np.isin(shipped["landmark_ids"], EYELIDS)
+            theirs = np.isin(table["landmark_ids"], EYELIDS)
+            merged = {k: np.concatenate([shipped[k][mine], table[k][theirs]]) for k in table}
+        order = np.argsort(merged["landmark_ids"], kind="stable")
+        table = {k: v[order] for k, v in merged.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **table)
     print(f"wrote {out}: {len(table['landmark_ids'])} landmarks, median weight {np.median(table['weights']):.2f}")

@@ -311,4 +311,5 @@ def _apply(tracker: Tracker, views: list[KeyframeView], problem: _Problem) -> No
         fit.translation = local[3:6].numpy().copy()
         fit.expression = local[6:].numpy().copy()
         fit.arkit = expression_to_arkit(tracker.model, fit.expression, view.detection.blendshapes)
+        tracker.refit_lids(fit, view.detection)  # the joint cost weighs the lid landmarks as little as the fit did
         fit.landmark_error_iod = error

@@ -23,6 +23,7 @@ from ..render import axis_angle_to_matrix
 from .correspondence import Correspondence, correspondence_for, landmark_basis, landmark_points
 from .state import TrackerState
 from .gaze import estimate_gaze
+from .lids import fit_lids
 
 # Stand-in for the camera frame of a frontal camera: OpenCV camera axes (y down, z forward) vs backend (+Y up, +Z
 # towards the viewer).
@@ -37,10 +38,14 @@ class TrackerConfig:
     focal_prior: float = 1e-2  # log focal ratio around the prior below
     focal_ratio_prior: float = 1.6  # focal / longer image side of a typical phone or webcam photo
     expression_prior: float = 2e-3  # stay near the detector's blendshape scores
-    temporal: float = 1e-3  # clips: pose and expression close to the previous frame (mild: the data leads)
+    # Clips: each expression weight stays near the previous frame's, weighed at this share of what the frame's own
+    # landmarks say about it (a share, not an absolute weight: an absolute one lagged the jaw of a model whose basis
+    # is scaled unlike ICT's by a frame in three); the pose follows the landmarks.
+    temporal_share: float = 0.1
     iterations_first: int = 15  # Levenberg-Marquardt steps
     iterations_next: int = 6
     max_residual_iod: float = 0.12  # a fit worse than this is not a human face the model can represent
+    fit_lids: bool = True  # refit the lid shapes to the eyelid landmarks after the whole-face fit (track/lids.py)
 
 
 @dataclass
@@ -198,11 +203,34 @@ class Tracker:
                 "implausible_face", f"The face in {detection.source or 'the image'} does not fit a human head model "
                 f"(landmark error {error:.0%} of the eye distance).",
                 "Use a photo of a real human face; drawings, statues, animals and masks are not supported.")
-        if keyframe:
+        if keyframe:  # the state takes the frame's information at the whole-face optimum (a Laplace approximation)
             self._update_state(jacobian_fn, shared, local)
+        if self.config.fit_lids:  # then the lids the whole-face fit left where the other landmarks put them
+            with single_thread_blas():
+                local = self._fit_lids(detection, image_size, shared, local)
+            error = float(residual(shared, local).square().sum().sqrt())
         fit = self._make_fit(detection, image_size, index, time, shared, local, error, keyframe)
         self.previous = fit
         return fit
+
+    def _fit_lids(self, detection: Detection, image_size: tuple[int, int], shared: torch.Tensor,
+                  local: torch.Tensor) -> torch.Tensor:
+        if not self.config.fit_lids:
+            return local
+        return fit_lids(lambda corr: self._residual_fn(detection, corr, image_size), self.model, detection.scheme,
+                        shared, local)
+
+    def refit_lids(self, fit: FrameFit, detection: Detection) -> None:
+        """Refit ``fit``'s lid shapes (in place) after something else moved its expression (the multi-view shape)."""
+        import cv2
+
+        shared = torch.from_numpy(np.r_[self.identity, np.log(fit.focal / max(fit.image_size))]).float()
+        rotvec = cv2.Rodrigues((FLIP.numpy() @ fit.rotation).astype(np.float64))[0].ravel()
+        local = torch.from_numpy(np.r_[rotvec, fit.translation, fit.expression]).float()
+        with single_thread_blas():
+            local = self._fit_lids(detection, fit.image_size, shared, local)
+        fit.expression = local[6:].numpy().copy()
+        fit.arkit = expression_to_arkit(self.model, fit.expression, detection.blendshapes)
 
     def refine_photometric(self, fit: FrameFit, detection: Detection, image: np.ndarray, texture,
                            steps: int = 12, crop: tuple[np.ndarray, Detection, FrameFit] | None = None) -> float:
@@ -242,22 +270,27 @@ class Tracker:
         prior_info = self.state.information
         shared = torch.from_numpy(prior_mean).float()
         local = local0.clone()
-        # Diagonal prior curvature and target for the local block: expression near the detector, time near the last.
-        local_info = np.zeros(local.numel())
+        # Prior curvature and target for the local block: expression near the detector's scores and, in a clip, near
+        # the previous frame along the directions the landmarks see (the share of this frame's own curvature: a
+        # diagonal weight in coefficient units lagged a correlated basis such as FaceVerse's).
+        n_local = local.numel()
+        local_info = np.zeros((n_local, n_local))
         local_target = local0.double().numpy().copy()
-        local_info[6:] = cfg.expression_prior
+        local_info[6:, 6:] = np.eye(n_local - 6) * cfg.expression_prior
         local_target[6:] = expr_init.double().numpy()
         if previous is not None:
-            local_info += cfg.temporal
-            local_target = (local_target * (local_info - cfg.temporal) + previous.double().numpy() * cfg.temporal) \
-                / np.maximum(local_info, 1e-12)
+            columns = jacobian_fn(shared, local, False).double().numpy()[:, 6:]
+            temporal = cfg.temporal_share * (columns.T @ columns)
+            detector = local_info[6:, 6:].copy()
+            local_target[6:] = np.linalg.solve(detector + temporal + 1e-12 * np.eye(n_local - 6),
+                                               detector @ local_target[6:] + temporal @ previous.double().numpy()[6:])
+            local_info[6:, 6:] += temporal
 
         def cost(sh: torch.Tensor, lo: torch.Tensor) -> float:
             r = residual(sh, lo).double().numpy()
             d_s = sh.double().numpy() - prior_mean
             d_l = lo.double().numpy() - local_target
-            d_l[:3] = 0.0 if previous is None else d_l[:3]
-            return float(r @ r + d_s @ prior_info @ d_s + (local_info * d_l * d_l).sum())
+            return float(r @ r + d_s @ prior_info @ d_s + d_l @ local_info @ d_l)
 
         damping, current = 1e-3, cost(shared, local)
         for _ in range(iterations):
@@ -271,8 +304,8 @@ class Tracker:
                 d_s = shared.double().numpy() - prior_mean
                 hessian[:n_shared, :n_shared] += prior_info
                 gradient[:n_shared] += prior_info @ d_s
-            hessian[offset:, offset:] += np.diag(local_info)
-            gradient[offset:] += local_info * d_l
+            hessian[offset:, offset:] += local_info
+            gradient[offset:] += local_info @ d_l
             improved = False
             while damping < 1e8:
                 step = -np.linalg.solve(hessian + damping * np.diag(np.diag(hessian) + 1e-9), gradient)
