@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import BONE_NAMES, Rig
+from .eyes import eyeball_sphere
 
 ROOT, NECK, HEAD, JAW, EYE_L, EYE_R = range(6)
 
@@ -53,8 +54,9 @@ def build_rig(vertices: np.ndarray, regions: dict[str, np.ndarray], jaw_delta: n
     nothing then tells which vertices the jaw carries, and guessing would deform the face wrongly.
     """
     n = len(vertices)
-    eye_l = vertices[regions["eyeball_left"]].mean(0)
-    eye_r = vertices[regions["eyeball_right"]].mean(0)
+    # The eyes turn about their spheres' centres (not the mean vertex, which lies towards the cornea).
+    eye_l = eyeball_sphere(vertices[regions["eyeball_left"]]).centre
+    eye_r = eyeball_sphere(vertices[regions["eyeball_right"]]).centre
     if jaw_delta is None:
         jaw_delta = np.zeros_like(vertices)
         eye_height = float((eye_l[1] + eye_r[1]) / 2)

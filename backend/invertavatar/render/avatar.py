@@ -46,8 +46,8 @@ def _background(background: Any, height: int, width: int) -> torch.Tensor:
 def gaze_matrix(pitch: float, yaw: float) -> torch.Tensor:
     """Eye rotation (3,3) for a gaze [pitch, yaw] in radians (tracks.json): pitch about −X (up), then yaw about +Y.
 
-    The rest gaze is +Z; positive pitch looks up (+Y), positive yaw towards the subject's left (+X), as
-    ``track.gaze.estimate_gaze`` measures it.
+    The eye's turn from rest (where its painted iris looks: ``texture.eyes.rest_gaze``); positive pitch looks up
+    (+Y), positive yaw towards the subject's left (+X), as ``track.gaze.estimate_gaze`` measures it.
     """
     cp, sp, cy, sy = math.cos(pitch), math.sin(pitch), math.cos(yaw), math.sin(yaw)
     up = torch.tensor([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]]).T  # rotation by −pitch about X

@@ -7,6 +7,7 @@ import numpy as np
 
 from .atlas import FUSED_SLOTS, SLOTS, slot_pixels
 from .blend import seamless_fill
+from .eyes import eye_tile
 from .fill import SEEN_WEIGHT, confidence, mirror_fill, pull_push_fill, skin_tone
 from .fusion import TextureFusion
 
@@ -51,47 +52,6 @@ def _scalp_weight(model, slot: str, size: int) -> np.ndarray:
     weight = weight.reshape(size, size)
     # Spread past the mesh's UV islands a little so the blend pyramid sees no hard edge at an island border.
     return cv2.GaussianBlur(weight, (0, 0), max(size * 0.01, 0.5))
-
-
-IRIS_RADIUS_IOD = 0.092  # iris radius / inter-ocular distance of an average adult (5.9 mm / 64 mm)
-
-
-def iris_angle(model, iris_radius_iod: float | None) -> float:
-    """Half-angle (degrees) of the iris seen from the eyeball's centre, for an iris radius given as a fraction of
-    the inter-ocular distance (measured in the photos, pipeline/iris.py) on this model's eyeballs."""
-    left, right = (model.vertices[model.regions[r]] for r in ("eyeball_left", "eyeball_right"))
-    iod = float(np.linalg.norm(left.mean(0) - right.mean(0)))
-    radius = float(np.linalg.norm(left - left.mean(0), axis=1).max())
-    ratio = IRIS_RADIUS_IOD if iris_radius_iod is None else float(np.clip(iris_radius_iod, 0.07, 0.12))
-    return float(np.degrees(np.arcsin(np.clip(ratio * iod / radius, 0.2, 0.75))))
-
-
-def eye_tile(model, slot: str, size: int, iris: np.ndarray, sclera: np.ndarray,
-             iris_radius_iod: float | None = None) -> np.ndarray:
-    """An eyeball layer painted by angle from the eye's forward axis: pupil, iris with a darker limbal ring, sclera.
-
-    Both of ICT's eyeball layers get the painting: the outer (sclera) layer is what an opaque material shows.
-    """
-    from .fusion import tile_geometry
-
-    geometry = tile_geometry(model, slot, size)
-    points = (model.vertices[geometry.corners.numpy()] * geometry.bary.numpy()[..., None]).sum(1)
-    image = np.broadcast_to(sclera, (size * size, 3)).copy()
-    outer = iris_angle(model, iris_radius_iod)
-    pupil = 0.38 * outer
-    for region in ("eyeball_left", "eyeball_right"):
-        centre = model.vertices[model.regions[region]].mean(0)
-        mine = np.sign(points[:, 0]) == np.sign(centre[0])
-        direction = points[mine] - centre
-        angle = np.degrees(np.arccos(np.clip(direction[:, 2] / np.linalg.norm(direction, axis=1), -1, 1)))[:, None]
-        # Smooth steps (about a degree wide) instead of hard rings: no aliasing crescent at the iris edge.
-        in_iris = np.clip((outer - angle) / 1.5 + 0.5, 0.0, 1.0)
-        in_pupil = np.clip((pupil - angle) / 1.0 + 0.5, 0.0, 1.0)
-        limbus = np.clip((angle - 0.8 * outer) / (0.2 * outer), 0.0, 1.0)  # the iris darkens towards its rim
-        iris_colour = iris * (1.1 - 0.45 * limbus)
-        colour = sclera * (1 - in_iris) + (iris_colour * (1 - in_pupil) + 0.03 * in_pupil) * in_iris
-        image[geometry.texel.numpy()[mine]] = colour
-    return image.reshape(size, size, 3)
 
 
 def procedural_tiles(model, size: int, skin: np.ndarray, iris: np.ndarray, sclera: np.ndarray | None = None,

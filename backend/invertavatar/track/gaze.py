@@ -1,4 +1,7 @@
-"""Eye gaze from the iris landmarks: the camera ray through each iris centre meets the fitted eyeball sphere."""
+"""Eye gaze from the iris landmarks: the camera ray through each iris centre meets the fitted eyeball sphere.
+
+The gaze is the eye bone's turn: measured from where the avatar's painted iris looks at rest (`texture.eyes.rest_gaze`),
+so that the turned eye puts its iris where the photo's is."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import torch
 
 from ..detect import Detection
 from ..detect.landmark_schemes import LEFT_IRIS_CENTER, RIGHT_IRIS_CENTER
+from ..headmodel.eyes import eyeball_sphere
+from ..texture.eyes import rest_gaze
 
 
 def _ray_sphere(origin_dir: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray | None:
@@ -27,16 +32,16 @@ def estimate_gaze(model, identity: np.ndarray, fit, detection: Detection) -> dic
                           vertex_ids=np.concatenate(list(balls.values())))[0].numpy()  # the eyeballs only: cheap
     split = len(balls["eyeball_left"])
     vertices = {"eyeball_left": eyes[:split], "eyeball_right": eyes[split:]}
+    rest = rest_gaze(model)
     height, width = fit.image_size
     k_inv = np.linalg.inv(np.array([[fit.focal, 0, width / 2], [0, fit.focal, height / 2], [0, 0, 1]]))
     gaze = {}
     # The subject's left eye is MediaPipe's "left" iris (473), on the image right in a frontal photo.
     for name, region, iris in (("eye_L", "eyeball_left", LEFT_IRIS_CENTER), ("eye_R", "eyeball_right",
                                                                               RIGHT_IRIS_CENTER)):
-        ball = vertices[region]
-        centre_model = ball.mean(0)
-        radius = float(np.linalg.norm(ball - centre_model, axis=1).max())
-        centre_cam = fit.rotation @ centre_model + fit.translation
+        sphere = eyeball_sphere(vertices[region])
+        radius = sphere.radius
+        centre_cam = fit.rotation @ sphere.centre + fit.translation
         ray = k_inv @ np.array([*(detection.landmarks[iris] + 0.5), 1.0])  # renderer pixel convention
         ray /= np.linalg.norm(ray)
         hit = _ray_sphere(ray, centre_cam, radius)
@@ -45,5 +50,6 @@ def estimate_gaze(model, identity: np.ndarray, fit, detection: Detection) -> dic
             continue
         direction = fit.rotation.T @ (hit - centre_cam)  # back to head space
         direction /= np.linalg.norm(direction)
-        gaze[name] = [float(np.arcsin(np.clip(direction[1], -1, 1))), float(np.arctan2(direction[0], direction[2]))]
+        pitch, yaw = float(np.arcsin(np.clip(direction[1], -1, 1))), float(np.arctan2(direction[0], direction[2]))
+        gaze[name] = [pitch - rest[name][0], yaw - rest[name][1]]
     return gaze
