@@ -54,6 +54,11 @@ for _table in (RIGHT_IRIS, LEFT_IRIS, RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR):
     _table.setflags(write=False)
 
 
+def lid_pairs(contour: np.ndarray) -> list[tuple[int, int]]:
+    """(upper, lower) landmark pairs facing each other across an eye contour, outer to inner."""
+    return [(int(contour[k]), int(contour[16 - k])) for k in range(1, 8)]
+
+
 def eye_centers(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(right, left) eye-corner midpoints from 468 or 478 MediaPipe landmarks (N, 2 or 3)."""
     right = 0.5 * (landmarks[RIGHT_EYE_OUTER] + landmarks[RIGHT_EYE_INNER])
