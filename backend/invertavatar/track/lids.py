@@ -5,9 +5,9 @@ the lids where the detector's blendshape scores and the rest of the face put the
 smaller than the person's (measured: rendered avatars, read back by the same detector, were 14–18 % less open than
 their photos; docs/how-it-works.md). Here the lid shapes alone (`LID_SHAPES`: blink, wide and squint of each eye)
 are solved again against the contour landmarks alone, pose, identity and every other expression held: a small
-bounded Gauss–Newton problem (six unknowns) on the tracker's own residuals, with the upper lid's landmarks placed
-where a detector sees a closing lid (`_visible`). Models without those shapes (FaceVerse's unnamed expression basis)
-keep the whole-face fit.
+bounded Gauss–Newton problem (six unknowns) on the tracker's own residuals and Jacobians, with the upper lid's
+landmarks placed where a detector sees a closing lid (`_visible`). Models without those shapes (FaceVerse's unnamed
+expression basis) keep the whole-face fit.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from ..render import axis_angle_to_matrix
 from .correspondence import Correspondence, correspondence_for
 
 LID_SHAPES = ("eyeBlink_L", "eyeBlink_R", "eyeWide_L", "eyeWide_R", "eyeSquint_L", "eyeSquint_R")
-ITERATIONS = 5  # the lids move the contour points almost linearly: a few steps converge
+ITERATIONS = 3  # the lids move the contour points almost linearly: a few steps converge
 RIDGE = 1e-4  # damping of the normal equations (their scale is ~1e-2)
-STEP = 1e-3  # central-difference step of the lid weights
 #: Head yaw (degrees) up to which the refit is taken whole, and from which the whole-face fit is kept: turned away,
 #: the far eye's contour is foreshortened and partly hidden, and the detector's lid points there are guesses
 #: (measured on synthetic views at 43°: a half-closed lid read as a squint). In between the two are blended.
@@ -44,13 +43,13 @@ class _Eye:
 
 @dataclass(frozen=True)
 class _Rows:
-    """The contour landmarks as the refit sees them: the upper lid's points on the margin (``upper``) and, facing
-    each of them, the lower lid's surface point with the upper landmark's target (``closing``), the lower lid and
-    the corners (``lower``); ``side`` says which eye (index into the eyes) each upper row belongs to."""
+    """The contour landmarks as the refit sees them: the upper lid's points on the margin (``upper``); then, in one
+    correspondence (``meeting``, evaluated at one expression), the lower lid's surface points facing them with the
+    upper landmarks' targets, followed by the lower lid and the corners; ``side`` says which eye (index into the
+    eyes) each upper row belongs to."""
 
     upper: Correspondence
-    closing: Correspondence
-    lower: Correspondence
+    meeting: Correspondence
     side: np.ndarray
 
 
@@ -85,7 +84,7 @@ def lid_problem(model: HeadModel) -> tuple[_Rows, tuple[_Eye, ...]] | None:
         weights = corr.weights[ids] * len(ids) / total  # the tracker divides by the row count: keep one scale
         return Correspondence(corr.landmark_ids[ids], corr.corners[points], corr.bary[points], weights)
 
-    return _Rows(take(upper), take(upper, lower), take(others), np.array(side)), eyes
+    return _Rows(take(upper), take(upper + others, lower + others), np.array(side)), eyes
 
 
 def _unknowns(expression: torch.Tensor, eyes: tuple[_Eye, ...]) -> np.ndarray:
@@ -111,55 +110,81 @@ def _with(local: torch.Tensor, eyes: tuple[_Eye, ...], unknowns: np.ndarray) -> 
     return out
 
 
-def _visible(residual_fns, rows: _Rows, eyes: tuple[_Eye, ...], shared: torch.Tensor,
-             local: torch.Tensor) -> np.ndarray:
-    """The contour residuals with the upper lid where a detector sees it: on the margin when open, moving to the lower
-    lid as the eye closes (by the blink weight), so that a closed eye is the two contours meeting.
-
-    The model's own blink carries ICT's upper margin 4 mm past the lower lid (the lid closes over it), and a raised
-    lower lid (squint) meets it earlier still, so margin points drew apart again after half a blink: closed eyes on a
-    devset clip were fitted as 0.3 blinks.
-    """
-    upper_fn, closing_fn, lower_fn = residual_fns
-    blink = np.array([float(local[6 + eye.blink]) for eye in eyes])[rows.side]
+def _opened(local: torch.Tensor, eyes: tuple[_Eye, ...]) -> torch.Tensor:
+    """``local`` with both blinks at 0: where the upper lid's margin would be."""
     opened = local.clone()
     for eye in eyes:
         opened[6 + eye.blink] = 0.0
-    margin = upper_fn(shared, opened).double().numpy().reshape(-1, 2)
-    meeting = closing_fn(shared, local).double().numpy().reshape(-1, 2)
-    upper = (1.0 - blink)[:, None] * margin + blink[:, None] * meeting
-    return np.concatenate([upper.reshape(-1), lower_fn(shared, local).double().numpy()])
+    return opened
+
+
+def _visible(fns, rows: _Rows, eyes: tuple[_Eye, ...], shared: torch.Tensor, local: torch.Tensor,
+             with_jacobian: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """The contour residuals with the upper lid where a detector sees it, and (``with_jacobian``) their derivatives
+    by the unknowns (`_unknowns`): on the margin when open, moving onto the lower lid as the eye closes (by the blink
+    weight), so that a shut eye is the two contours meeting.
+
+    The model's own blink carries ICT's upper margin 4 mm past the lower lid (the lid closes over it), and a raised
+    lower lid (squint) meets it earlier still, so margin points drew apart again after half a blink: shut eyes on a
+    devset clip were fitted as 0.22–0.38 blinks. ``fns`` are the tracker's (residual, jacobian) pairs of
+    ``rows.upper`` and ``rows.meeting``.
+    """
+    (upper_r, upper_j), (meeting_r, meeting_j) = fns
+    blink = np.repeat(np.array([float(local[6 + eye.blink]) for eye in eyes])[rows.side], 2)[:, None]
+    n = len(blink)
+    opened = _opened(local, eyes)
+    margin = upper_r(shared, opened).double().numpy()[:, None]
+    both = meeting_r(shared, local).double().numpy()
+    meeting = both[:n, None]
+    residual = np.concatenate([((1.0 - blink) * margin + blink * meeting)[:, 0], both[n:]])
+    if not with_jacobian:
+        return residual, None
+    # d/d expression of each part (tracker's analytic Jacobians), then the chain to the unknowns.
+    margin_j = upper_j(shared, opened, False).double().numpy()[:, 6:]
+    margin_j[:, [eye.blink for eye in eyes]] = 0.0  # the margin is taken with the blinks at 0
+    both_j = meeting_j(shared, local, False).double().numpy()[:, 6:]
+    upper_expr = (1.0 - blink) * margin_j + blink * both_j[:n]
+    lower_expr = both_j[n:]
+    mine = np.repeat(rows.side, 2)
+    columns = []
+    for index, eye in enumerate(eyes):
+        own = (mine == index)[:, None]
+        by_blink = np.r_[upper_expr[:, eye.blink] + own[:, 0] * (meeting - margin)[:, 0], lower_expr[:, eye.blink]]
+        by_wide = np.r_[upper_expr[:, eye.wide], lower_expr[:, eye.wide]]
+        upper = float(local[6 + eye.wide] - local[6 + eye.blink])
+        # The signed opening: wide when positive, blink (opposite way) when negative, their mean slope at 0.
+        columns.append(by_wide if upper > 0 else -by_blink if upper < 0 else 0.5 * (by_wide - by_blink))
+        if eye.squint >= 0:
+            columns.append(np.r_[upper_expr[:, eye.squint], lower_expr[:, eye.squint]])
+    return residual, np.stack(columns, 1)
 
 
 def fit_lids(residual_fn, model: HeadModel, scheme: str, shared: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
     """``local`` (pose, expression) with the lid shapes refitted to the eyelid landmarks.
 
     ``residual_fn(corr)`` gives the tracker's (residual, jacobian) pair for a correspondence of this frame (see
-    `Tracker._residual_fn`); ``shared`` is held. Returns ``local`` itself when there is nothing to fit. The six
-    unknowns are solved by Gauss–Newton with central differences (`_visible` is not linear in the blink).
+    `Tracker._residual_fn`); ``shared`` is held. Returns ``local`` itself when there is nothing to fit.
     """
     problem = lid_problem(model) if scheme == "mediapipe478" else None
     if problem is None:
         return local
     rows, eyes = problem
-    fns = tuple(residual_fn(corr)[0] for corr in (rows.upper, rows.closing, rows.lower))
-
-    def residual(unknowns: np.ndarray) -> np.ndarray:
-        return _visible(fns, rows, eyes, shared, _with(local, eyes, unknowns))
-
+    fns = (residual_fn(rows.upper), residual_fn(rows.meeting))
     unknowns = _unknowns(local[6:], eyes)
-    r = residual(unknowns)
+    best = _with(local, eyes, unknowns)
+    r, jac = _visible(fns, rows, eyes, shared, best, with_jacobian=True)
     best_cost = float(r @ r)
     for _ in range(ITERATIONS):
-        jac = np.stack([(residual(unknowns + step) - residual(unknowns - step)) / (2 * STEP)
-                        for step in np.eye(len(unknowns)) * STEP], 1)
-        trial = unknowns - np.linalg.solve(jac.T @ jac + RIDGE * np.eye(jac.shape[1]), jac.T @ r)
-        trial = _unknowns(_with(local, eyes, trial)[6:], eyes)  # within the shapes' bounds
-        r_trial = residual(trial)
-        if float(r_trial @ r_trial) >= best_cost:
+        step = -np.linalg.solve(jac.T @ jac + RIDGE * np.eye(jac.shape[1]), jac.T @ r)
+        trial = _with(local, eyes, unknowns + step)  # within the shapes' bounds
+        r_trial, jac_trial = _visible(fns, rows, eyes, shared, trial, with_jacobian=True)
+        cost = float(r_trial @ r_trial)
+        if cost >= best_cost:
             break
-        unknowns, r, best_cost = trial, r_trial, float(r_trial @ r_trial)
-    best = _with(local, eyes, unknowns)
+        gain = best_cost - cost
+        best, r, jac, best_cost, unknowns = trial, r_trial, jac_trial, cost, _unknowns(trial[6:], eyes)
+        if gain < 1e-2 * best_cost:  # converged: a step gains under 1 %
+            break
     share = float(np.clip((YAW_NONE - abs(head_yaw(local[:3]))) / (YAW_NONE - YAW_FULL), 0.0, 1.0))
     return local + share * (best - local)
 

@@ -278,8 +278,10 @@ class Tracker:
         local_target = local0.double().numpy().copy()
         local_info[6:, 6:] = np.eye(n_local - 6) * cfg.expression_prior
         local_target[6:] = expr_init.double().numpy()
+        first_jacobian = None  # at the start point; the first step reuses it
         if previous is not None:
-            columns = jacobian_fn(shared, local, False).double().numpy()[:, 6:]
+            first_jacobian = jacobian_fn(shared, local, keyframe).double().numpy()
+            columns = first_jacobian[:, (n_shared if keyframe else 0) + 6:]
             temporal = cfg.temporal_share * (columns.T @ columns)
             detector = local_info[6:, 6:].copy()
             local_target[6:] = np.linalg.solve(detector + temporal + 1e-12 * np.eye(n_local - 6),
@@ -294,7 +296,9 @@ class Tracker:
 
         damping, current = 1e-3, cost(shared, local)
         for _ in range(iterations):
-            jac = jacobian_fn(shared, local, keyframe).double().numpy()
+            if first_jacobian is None:
+                first_jacobian = jacobian_fn(shared, local, keyframe).double().numpy()
+            jac, first_jacobian = first_jacobian, None
             r = residual(shared, local).double().numpy()
             hessian = jac.T @ jac
             gradient = jac.T @ r
