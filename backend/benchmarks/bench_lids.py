@@ -21,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from invertavatar.detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, lid_pairs
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "benchmarks"
+
 #: MediaPipe eyelid contour pairs (upper, lower) across the middle of each eye.
-PAIRS = {"right": ((160, 144), (159, 145), (158, 153)), "left": ((387, 373), (386, 374), (385, 380))}
+PAIRS = {"right": lid_pairs(RIGHT_EYE_CONTOUR)[2:5], "left": lid_pairs(LEFT_EYE_CONTOUR)[2:5]}
 #: The subject's right eye is MediaPipe's first iris (468-472), the left its second.
 IRIS = {"right": slice(468, 473), "left": slice(473, 478)}
 

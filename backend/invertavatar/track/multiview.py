@@ -29,7 +29,7 @@ from ..detect import Detection
 from ..render import axis_angle_to_matrix, rasterize, sample_image
 from ..render.interpolate import vertex_normals
 from .correspondence import correspondence_for
-from .tracker import FLIP, FrameFit, Tracker, expression_to_arkit, inter_ocular
+from .tracker import FLIP, FrameFit, Tracker, expression_to_arkit, inter_ocular, pose_vector
 from .state import TrackerState
 
 
@@ -105,8 +105,6 @@ class _Problem:
 
     def __init__(self, tracker: Tracker, views: list[KeyframeView], prior: TrackerState,
                  config: MultiViewConfig) -> None:
-        import cv2
-
         self.tracker, self.views, self.config = tracker, views, config
         model = tracker.model
         self.n_id = model.n_identity
@@ -124,8 +122,7 @@ class _Problem:
         self.shared = torch.tensor(np.r_[tracker.identity, tracker.state.mean[-1]], dtype=torch.float32)
         self.locals = []
         for v in views:
-            rotvec = cv2.Rodrigues((FLIP.numpy() @ v.fit.rotation).astype(np.float64))[0].ravel()
-            self.locals.append(torch.tensor(np.r_[rotvec, v.fit.translation, v.fit.expression], dtype=torch.float32))
+            self.locals.append(torch.tensor(np.r_[pose_vector(v.fit), v.fit.expression], dtype=torch.float32))
         # Per keyframe, for projecting all keyframes at once: the focal length's scale and the crop's principal point.
         self.scales = torch.tensor([float(max(v.fit.image_size)) for v in views])
         self.centres = torch.tensor([[(v.fit.principal[0] if v.fit.principal else v.fit.image_size[1] / 2) - v.offset[0],

@@ -74,6 +74,14 @@ class FrameFit:
         return k, torch.from_numpy(self.rotation).float(), torch.from_numpy(self.translation).float()
 
 
+def pose_vector(fit: FrameFit) -> np.ndarray:
+    """(6,) the solver's pose of ``fit``: the rotation vector of ``FLIP @ fit.rotation``, then the translation."""
+    import cv2
+
+    rotvec = cv2.Rodrigues((FLIP.numpy() @ fit.rotation).astype(np.float64))[0].ravel()
+    return np.r_[rotvec, fit.translation].astype(np.float64)
+
+
 def image_landmarks(detection: Detection) -> np.ndarray:
     """Landmarks in the renderer's pixel convention (pixel i spans [i, i+1]); detectors put centres at integers."""
     return detection.landmarks.astype(np.float64) + 0.5
@@ -162,9 +170,7 @@ class Tracker:
 
         n_ex = self.model.n_expression
         if consecutive and self.previous is not None and self.previous.image_size == image_size:
-            prev = self.previous
-            rotvec = cv2.Rodrigues((FLIP.numpy() @ prev.rotation).astype(np.float64))[0].ravel()
-            return np.concatenate([rotvec, prev.translation, prev.expression]).astype(np.float64)
+            return np.concatenate([pose_vector(self.previous), self.previous.expression]).astype(np.float64)
         expression = np.zeros(n_ex)
         if detection.blendshapes is not None:
             expression = np.clip(self.model.arkit.matrix @ detection.blendshapes, 0, 1)
@@ -222,11 +228,8 @@ class Tracker:
 
     def refit_lids(self, fit: FrameFit, detection: Detection) -> None:
         """Refit ``fit``'s lid shapes (in place) after something else moved its expression (the multi-view shape)."""
-        import cv2
-
         shared = torch.from_numpy(np.r_[self.identity, np.log(fit.focal / max(fit.image_size))]).float()
-        rotvec = cv2.Rodrigues((FLIP.numpy() @ fit.rotation).astype(np.float64))[0].ravel()
-        local = torch.from_numpy(np.r_[rotvec, fit.translation, fit.expression]).float()
+        local = torch.from_numpy(np.r_[pose_vector(fit), fit.expression]).float()
         with single_thread_blas():
             local = self._fit_lids(detection, fit.image_size, shared, local)
         fit.expression = local[6:].numpy().copy()
