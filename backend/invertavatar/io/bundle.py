@@ -23,6 +23,8 @@ MESH_KEYS = ("vertices", "faces", "uv", "face_uv", "face_material", "material_na
              "expression_deltas", "expression_available", "bone_names", "bone_parents", "bone_heads", "bone_tails",
              "vertex_weights")
 AXES = {"up": "+Y", "forward": "+Z", "handedness": "right"}
+HAIR_KEYS = ("points", "curve_offsets", "radius", "root_face", "root_uv", "group", "scalp_vertices")
+HAIR_GROUPS = ("scalp", "beard")
 
 
 @dataclass
@@ -37,6 +39,8 @@ class Bundle:
     tracks: dict | None = None
     state: dict[str, bytes] = field(default_factory=dict)
     photographed: np.ndarray | None = None  # the skin as photographed (shading in), beside the de-lit albedo
+    hair: dict[str, np.ndarray] | None = None  # hair/guides.npz arrays (HAIR_KEYS)
+    hair_params: dict | None = None  # hair/hair.json
 
 
 def _damaged(path: Path, what: str) -> InvertAvatarError:
@@ -72,6 +76,28 @@ def check_mesh(mesh: dict[str, np.ndarray], where: str = "mesh") -> None:
         raise ValueError(f"{where}: vertex_weights shape {mesh['vertex_weights'].shape}")
 
 
+def check_hair(hair: dict[str, np.ndarray], faces: int, vertices: int) -> None:
+    """The guide curves must be well formed and refer to the bundle's mesh (docs/bundle-format.md, "hair/")."""
+    missing = [k for k in HAIR_KEYS if k not in hair]
+    if missing:
+        raise ValueError(f"hair/guides.npz lacks {missing}")
+    points, offsets = hair["points"], hair["curve_offsets"]
+    curves = len(offsets) - 1
+    if points.ndim != 2 or points.shape[1] != 3 or not np.isfinite(points).all():
+        raise ValueError("hair points must be finite (P, 3)")
+    if curves < 1 or offsets[0] != 0 or offsets[-1] != len(points) or np.any(np.diff(offsets) < 2):
+        raise ValueError("hair curve_offsets must rise from 0 to P with at least 2 points per curve")
+    if hair["radius"].shape != (len(points),) or hair["root_uv"].shape != (curves, 2):
+        raise ValueError("hair radius/root_uv shapes do not match the curves")
+    if hair["root_face"].shape != (curves,) or hair["root_face"].min() < 0 or hair["root_face"].max() >= faces:
+        raise ValueError("hair root_face must name a polygon of the mesh for every curve")
+    if hair["group"].shape != (curves,) or hair["group"].max() >= len(HAIR_GROUPS):
+        raise ValueError("hair group must be 0 (scalp) or 1 (beard) for every curve")
+    scalp = hair["scalp_vertices"]
+    if len(scalp) and (scalp.min() < 0 or scalp.max() >= vertices):
+        raise ValueError("hair scalp_vertices must be vertices of the mesh")
+
+
 def write_bundle(path: Path | str, bundle: Bundle, overwrite: bool = False) -> Path:
     """Write ``bundle`` to the folder ``path`` atomically; with ``overwrite`` an existing bundle is replaced whole."""
     path = Path(path)
@@ -89,6 +115,10 @@ def write_bundle(path: Path | str, bundle: Bundle, overwrite: bool = False) -> P
         files["textures/photographed.png"] = _png_bytes(bundle.photographed)
     if bundle.tracks is not None:
         files["tracks.json"] = json.dumps(bundle.tracks).encode()
+    if bundle.hair is not None:
+        check_hair(bundle.hair, len(bundle.mesh["faces"]), len(bundle.mesh["vertices"]))
+        files["hair/guides.npz"] = _npz_bytes(bundle.hair)
+        files["hair/hair.json"] = json.dumps(bundle.hair_params or {}, indent=2).encode()
     for name, data in bundle.state.items():
         files[f"state/{name}"] = data
     manifest = dict(bundle.manifest)
@@ -176,9 +206,15 @@ def read_bundle(path: Path | str) -> Bundle:
         neural = _read_png(data["textures/neural_baked.png"]) if "textures/neural_baked.png" in data else None
         photographed = _read_png(data["textures/photographed.png"]) if "textures/photographed.png" in data else None
         tracks = json.loads(data["tracks.json"]) if "tracks.json" in data else None
+        hair = hair_params = None
+        if "hair/guides.npz" in data:
+            with np.load(io.BytesIO(data["hair/guides.npz"]), allow_pickle=False) as npz:
+                hair = {key: npz[key] for key in npz.files}
+            check_hair(hair, len(mesh["faces"]), len(mesh["vertices"]))
+            hair_params = json.loads(data.get("hair/hair.json", b"{}"))
     except InvertAvatarError:
         raise
     except Exception as exc:
         raise _damaged(path, str(exc)) from exc
     state = {name[len("state/"):]: content for name, content in data.items() if name.startswith("state/")}
-    return Bundle(manifest, mesh, albedo, coverage, neural, tracks, state, photographed)
+    return Bundle(manifest, mesh, albedo, coverage, neural, tracks, state, photographed, hair, hair_params)
