@@ -21,6 +21,14 @@ FORMAT_NAME = "invertavatar-bundle"
 FORMAT_VERSION = 1
 BONE_NAMES = ("root", "neck", "head", "jaw", "eye_L", "eye_R")
 REQUIRED_FILES = ("mesh.npz", "textures/albedo.png", "textures/coverage.png")
+HAIR_FILES = ("hair/guides.npz", "hair/hair.json")
+#: ``guides.npz``'s ``group`` value -> the ``hair.json`` group it belongs to.
+HAIR_GROUPS = ("scalp", "beard")
+HAIR_JSON_VERSION = 1
+# hair.json's Principled Hair BSDF parameters (Melanin parametrisation) and the range each must lie in.
+_SHADING_RANGES = {"melanin": (0.0, 1.0), "melanin_redness": (0.0, 1.0), "roughness": (0.0, 1.0),
+                   "radial_roughness": (0.0, 1.0), "coat": (0.0, 1.0), "ior": (1.0, 3.0), "random_color": (0.0, 1.0),
+                   "random_roughness": (0.0, 1.0)}
 #: The backend's artwork warning (invertavatar.pipeline.face_check.ARTWORK_WARNING), for the status line.
 ARTWORK_NOTE = "this looks like an artwork: the texture is the artwork's colours"
 _HINT = "Reconstruct the avatar again, or update the add-on if the bundle comes from a newer backend."
@@ -38,6 +46,58 @@ class Tracks:
     head_rotation: np.ndarray  # (N, 4) float64 [w, x, y, z], backend axes
     head_translation: np.ndarray  # (N, 3) float64 metres, backend axes
     gaze: np.ndarray  # (N, 2, 2) float64 [eye_L, eye_R] x [pitch, yaw] radians
+
+
+@dataclass
+class HairShading:
+    """One hair group's look (``hair.json``): Principled Hair BSDF parameters in the Melanin parametrisation."""
+
+    melanin: float
+    melanin_redness: float
+    tint: tuple[float, float, float]  # linear RGB, 1 = no tint
+    roughness: float
+    radial_roughness: float
+    coat: float
+    ior: float
+    random_color: float
+    random_roughness: float
+    tip: tuple[float, float] | None  # (melanin, melanin_redness) at the tips, None when root and tip match
+    root_colour: tuple[float, float, float]  # de-lit linear RGB albedo near the roots
+    length_m: float
+    strands_per_cm2: float
+
+
+@dataclass
+class Hair:
+    """Guide curves on the head (backend axes, neutral pose) and each group's look; see bundle-format.md."""
+
+    points: np.ndarray  # (P, 3) float32 metres
+    curve_offsets: np.ndarray  # (C+1,) int32, curve c = points[offsets[c]:offsets[c+1]], root first
+    radius: np.ndarray  # (P,) float32 metres
+    root_face: np.ndarray  # (C,) int32 polygon of mesh.npz under each root
+    root_uv: np.ndarray  # (C, 2) float32 on the head's UV map
+    group: np.ndarray  # (C,) uint8 index into HAIR_GROUPS
+    scalp_vertices: np.ndarray  # (S,) int32 head vertices under the scalp hair
+    groups: dict[str, HairShading]
+
+    @property
+    def curve_sizes(self) -> np.ndarray:
+        """Points per curve, (C,) int32."""
+        return np.diff(self.curve_offsets).astype(np.int32)
+
+    def group_curves(self, name: str) -> np.ndarray:
+        """Indices of the curves in group ``name`` (``scalp`` or ``beard``)."""
+        return np.flatnonzero(self.group == HAIR_GROUPS.index(name))
+
+    def subset(self, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(points, curve_offsets, radius) of the given curves only, offsets renumbered from 0."""
+        sizes = self.curve_sizes[curves]
+        offsets = np.zeros(len(curves) + 1, np.int32)
+        np.cumsum(sizes, out=offsets[1:])
+        starts = self.curve_offsets[curves]
+        # Point index of every kept point: each curve's start plus 0..size-1.
+        index = np.repeat(starts - offsets[:-1], sizes) + np.arange(offsets[-1])
+        return self.points[index], offsets, self.radius[index]
 
 
 @dataclass
@@ -62,6 +122,7 @@ class Bundle:
     vertex_weights: np.ndarray
     tracks: Tracks | None = None
     textures: dict[str, Path] = field(default_factory=dict)
+    hair: Hair | None = None
 
     @property
     def coverage(self) -> float:
@@ -255,6 +316,118 @@ def tracks_from_dict(data: dict, names: list[str], frames: list[dict]) -> Tracks
     return Tracks(fps, str(data.get("source", "")), indices, times, arkit, rotation, translation, gaze)
 
 
+def _hair_array(npz, key: str, dtype, shape: tuple) -> np.ndarray:
+    if key not in npz.files:
+        raise _fail(f"hair/guides.npz lacks the array {key!r}.")
+    arr = npz[key]
+    if arr.ndim != len(shape) or any(want is not None and got != want for got, want in zip(arr.shape, shape)):
+        raise _fail(f"hair/guides.npz array {key!r} has shape {arr.shape}, expected {shape}.")
+    if arr.dtype.kind not in ("i", "u", "f") or (np.dtype(dtype).kind in "iu" and arr.dtype.kind == "f"):
+        raise _fail(f"hair/guides.npz array {key!r} has type {arr.dtype}, expected {np.dtype(dtype)}.")
+    return np.ascontiguousarray(arr.astype(dtype, copy=False))
+
+
+def _read_guides(path: Path, n_vertices: int, n_faces: int) -> dict:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"hair/guides.npz cannot be read: {exc}.") from exc
+    with npz:
+        out = {"points": _hair_array(npz, "points", np.float32, (None, 3))}
+        p = out["points"].shape[0]
+        out["curve_offsets"] = _hair_array(npz, "curve_offsets", np.int64, (None,))
+        c = out["curve_offsets"].shape[0] - 1
+        out["radius"] = _hair_array(npz, "radius", np.float32, (p,))
+        out["root_face"] = _hair_array(npz, "root_face", np.int64, (c,))
+        out["root_uv"] = _hair_array(npz, "root_uv", np.float32, (c, 2))
+        out["group"] = _hair_array(npz, "group", np.int64, (c,))
+        out["scalp_vertices"] = _hair_array(npz, "scalp_vertices", np.int64, (None,))
+    offsets = out["curve_offsets"]
+    if c < 1:
+        raise _fail("hair/guides.npz holds no curves.")
+    if offsets[0] != 0 or offsets[-1] != p:
+        raise _fail(f"hair/guides.npz 'curve_offsets' must run from 0 to the {p} points.")
+    if np.any(np.diff(offsets) < 2):
+        raise _fail("hair/guides.npz 'curve_offsets' must increase by at least 2 (every curve has 2 or more "
+                    "points).")
+    for key in ("points", "radius", "root_uv"):
+        if not np.isfinite(out[key]).all():
+            raise _fail(f"hair/guides.npz '{key}' holds NaN or infinite values.")
+    if out["radius"].min() < 0:
+        raise _fail("hair/guides.npz 'radius' holds negative values.")
+    if out["root_face"].min() < 0 or out["root_face"].max() >= n_faces:
+        raise _fail(f"hair/guides.npz 'root_face' refers to polygons that do not exist (the mesh has {n_faces}).")
+    scalp = out["scalp_vertices"]
+    if scalp.size and (scalp.min() < 0 or scalp.max() >= n_vertices):
+        raise _fail("hair/guides.npz 'scalp_vertices' refers to vertices that do not exist.")
+    if out["group"].min() < 0 or out["group"].max() >= len(HAIR_GROUPS):
+        raise _fail("hair/guides.npz 'group' holds an unknown group (known: 0 = scalp, 1 = beard).")
+    for key, dtype in (("curve_offsets", np.int32), ("root_face", np.int32), ("group", np.uint8),
+                       ("scalp_vertices", np.int32)):
+        out[key] = out[key].astype(dtype)
+    return out
+
+
+def _number(group: str, data: dict, key: str, low: float = -np.inf, high: float = np.inf) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise _fail(f"hair/hair.json group {group!r}: {key!r} must be a number, got {value!r}.")
+    if not low <= value <= high:
+        raise _fail(f"hair/hair.json group {group!r}: {key!r} = {value} lies outside {low:g}..{high:g}.")
+    return float(value)
+
+
+def _rgb(group: str, data: dict, key: str) -> tuple[float, float, float]:
+    value = data.get(key)
+    if (not isinstance(value, list) or len(value) != 3
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) and x >= 0
+                       for x in value)):
+        raise _fail(f"hair/hair.json group {group!r}: {key!r} must be 3 non-negative numbers, got {value!r}.")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
+def _read_shading(group: str, data) -> HairShading:
+    if not isinstance(data, dict):
+        raise _fail(f"hair/hair.json group {group!r} is not an object.")
+    values = {key: _number(group, data, key, *bounds) for key, bounds in _SHADING_RANGES.items()}
+    tip = data.get("tip")
+    if tip is not None:
+        if not isinstance(tip, dict):
+            raise _fail(f"hair/hair.json group {group!r}: 'tip' must be an object or null.")
+        tip = (_number(group, tip, "melanin", 0.0, 1.0), _number(group, tip, "melanin_redness", 0.0, 1.0))
+    return HairShading(tint=_rgb(group, data, "tint"), tip=tip, root_colour=_rgb(group, data, "root_colour"),
+                       length_m=_number(group, data, "length_m", 0.0),
+                       strands_per_cm2=_number(group, data, "strands_per_cm2", 0.0), **values)
+
+
+def _read_hair(root: Path, manifest: dict, n_vertices: int, n_faces: int) -> Hair | None:
+    listed = [name for name in HAIR_FILES if name in manifest["files"]]
+    if not listed:
+        return None  # no hair found (a bald or shaved head), or a bundle from before hair existed
+    if len(listed) != len(HAIR_FILES):
+        missing = next(name for name in HAIR_FILES if name not in listed)
+        raise _fail(f"The bundle has {listed[0]} but not {missing}.")
+    guides = _read_guides(root / "hair" / "guides.npz", n_vertices, n_faces)
+    try:
+        data = json.loads((root / "hair" / "hair.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _fail(f"hair/hair.json cannot be read: {exc}.") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("groups"), dict):
+        raise _fail("hair/hair.json has no 'groups' object.")
+    version = data.get("version")
+    if not isinstance(version, int) or not 1 <= version <= HAIR_JSON_VERSION:
+        raise _fail(f"hair/hair.json has version {version!r}; this add-on reads version {HAIR_JSON_VERSION}.")
+    unknown = sorted(set(data["groups"]) - set(HAIR_GROUPS))
+    if unknown:
+        raise _fail(f"hair/hair.json names unknown hair groups {unknown} (known: {', '.join(HAIR_GROUPS)}).")
+    groups = {name: _read_shading(name, data["groups"][name]) for name in HAIR_GROUPS if name in data["groups"]}
+    for index in np.unique(guides["group"]).tolist():
+        if HAIR_GROUPS[index] not in groups:
+            raise _fail(f"hair/guides.npz has {HAIR_GROUPS[index]} curves but hair/hair.json no "
+                        f"{HAIR_GROUPS[index]!r} group.")
+    return Hair(groups=groups, **guides)
+
+
 def read_bundle(root: str | Path) -> Bundle:
     """Read and verify a bundle folder (``NAME.avatar/``) or a bundle zip's extracted contents.
 
@@ -268,7 +441,8 @@ def read_bundle(root: str | Path) -> Bundle:
     mesh = _read_mesh(root / "mesh.npz")
     tracks = _read_tracks(root / "tracks.json") if (root / "tracks.json").is_file() else None
     textures = {p.stem: p for p in sorted((root / "textures").glob("*.png"))}
-    return Bundle(root=root, manifest=manifest, tracks=tracks, textures=textures, **mesh)
+    hair = _read_hair(root, manifest, mesh["vertices"].shape[0], mesh["faces"].shape[0])
+    return Bundle(root=root, manifest=manifest, tracks=tracks, textures=textures, hair=hair, **mesh)
 
 
 def read_tracks(path: str | Path) -> Tracks:

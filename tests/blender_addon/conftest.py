@@ -31,6 +31,21 @@ def ict_bundle_dir(tmp_path_factory, ict_mesh_arrays) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ict_hair(ict_mesh_arrays) -> tuple[dict, dict]:
+    """Synthetic guide curves on the ICT head (scalp and beard) and their hair.json."""
+    return ict_bundle.synthetic_hair(ict_mesh_arrays)
+
+
+@pytest.fixture(scope="session")
+def ict_hair_bundle_dir(tmp_path_factory, ict_mesh_arrays, ict_hair) -> Path:
+    """The ICT bundle (no clip) with the synthetic hair in ``hair/``."""
+    folder = tmp_path_factory.mktemp("bundles") / "hairy.avatar"
+    ict_bundle.write_ict_bundle(folder, mesh=ict_mesh_arrays)
+    ict_bundle.write_hair(folder, *ict_hair)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def addon(tmp_path_factory):
     """The extension, installed and enabled once per session in the isolated user folder."""
     from addon_env import install_addon

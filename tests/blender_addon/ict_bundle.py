@@ -110,6 +110,105 @@ def synthetic_tracks(n_frames: int, fps: float = 30.0, every: int = 1, seed: int
     return {"fps": fps, "source": "synthetic_clip.mp4", "arkit_names": list(ARKIT_NAMES), "frames": frames}
 
 
+HAIR_SHADING = {
+    "scalp": {"melanin": 0.82, "melanin_redness": 0.35, "tint": [1.0, 1.0, 1.0], "roughness": 0.32,
+              "radial_roughness": 0.35, "coat": 0.1, "ior": 1.55, "random_color": 0.08, "random_roughness": 0.1,
+              "tip": {"melanin": 0.74, "melanin_redness": 0.38}, "root_colour": [0.05, 0.03, 0.02],
+              "length_m": 0.0, "strands_per_cm2": 120},
+    "beard": {"melanin": 0.9, "melanin_redness": 0.2, "tint": [1.0, 0.95, 0.9], "roughness": 0.4,
+              "radial_roughness": 0.3, "coat": 0.0, "ior": 1.55, "random_color": 0.05, "random_roughness": 0.05,
+              "tip": None, "root_colour": [0.04, 0.03, 0.02], "length_m": 0.0, "strands_per_cm2": 60},
+}
+
+
+def _face_frames(mesh: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per polygon: centroid, outward unit normal (Newell) and the mean of its UVs."""
+    faces, verts, uv = mesh["faces"], mesh["vertices"], mesh["uv"]
+    valid = faces >= 0
+    count = valid.sum(1, keepdims=True)
+    corners = verts[np.where(valid, faces, 0)] * valid[..., None]
+    centroid = corners.sum(1) / count
+    nxt = np.where(np.roll(valid, -1, 1), np.roll(faces, -1, 1), faces[:, :1])  # next corner, wrapping to the first
+    a, b = verts[np.where(valid, faces, 0)], verts[nxt]
+    normal = (np.cross(a, b) * valid[..., None]).sum(1)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
+    uvs = uv[np.where(valid, mesh["face_uv"], 0)] * valid[..., None]
+    return centroid, normal, uvs.sum(1) / count
+
+
+def synthetic_hair(mesh: dict, scalp_guides: int = 160, beard_guides: int = 60, seed: int = 0) -> tuple[dict, dict]:
+    """Guide curves grown from the ICT head: swept-back scalp hair falling to the nape and a short beard.
+
+    Scalp roots are head polygons above the hairline (and the back of the head); each strand leaves along the
+    surface normal, turns towards a back-and-down "gravity" and slides over an ellipsoid around the skull, so it
+    stays outside the head. Returns (``guides.npz`` arrays, ``hair.json``) in the documented layout.
+    """
+    rng = np.random.default_rng(seed)
+    centroid, normal, face_uv = _face_frames(mesh)
+    names = [str(n) for n in mesh["material_names"]]
+    material = np.asarray(mesh["face_material"])
+    skin = np.isin(material, [names.index("M_Face"), names.index("M_BackHead")])
+    x, y, z = centroid.T
+    scalp = skin & ((y > 0.085) | ((z < -0.02) & (y > 0.0))) & (normal[:, 1] > -0.3)
+    beard = (material == names.index("M_Face")) & (y < -0.045) & (y > -0.1) & (z > 0.04) & (normal[:, 2] > 0.2)
+    centre, radii = np.array([0.0, 0.02, 0.0]), np.array([0.1, 0.135, 0.118]) * 1.06
+    strands, groups, roots = [], [], []
+    for group, mask, count, points, step, gravity in (
+            (0, scalp, scalp_guides, 14, 0.011, np.array([0.0, -1.0, -0.45])),
+            (1, beard, beard_guides, 5, 0.004, np.array([0.0, -1.0, 0.3]))):
+        chosen = rng.choice(np.flatnonzero(mask), size=count, replace=False)
+        gravity = gravity / np.linalg.norm(gravity)
+        for f in chosen:
+            p, d = centroid[f].astype(np.float64), normal[f].astype(np.float64)
+            strand = [p.copy()]
+            for i in range(1, points):
+                bend = min(1.0, i / 3.0)
+                d = (1 - bend) * normal[f] + bend * gravity + 0.15 * rng.normal(size=3)
+                p = p + step * d / np.linalg.norm(d)
+                if group == 0:  # slide over the skull instead of through it
+                    q = (p - centre) / radii
+                    if np.linalg.norm(q) < 1.0:
+                        p = centre + q / np.linalg.norm(q) * radii
+                strand.append(p.copy())
+            strands.append(np.array(strand))
+            groups.append(group)
+            roots.append(f)
+    sizes = np.array([len(s) for s in strands])
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    taper = np.concatenate([np.linspace(1.0, 0.3, n) for n in sizes])
+    roots = np.array(roots, np.int32)
+    shading = json.loads(json.dumps(HAIR_SHADING))
+    groups = np.array(groups, np.uint8)
+    for index, name in enumerate(("scalp", "beard")):
+        lengths = [np.linalg.norm(np.diff(s, axis=0), axis=1).sum() for s, g in zip(strands, groups) if g == index]
+        shading[name]["length_m"] = round(float(max(lengths)), 4)
+    scalp_vertices = np.unique(mesh["faces"][scalp][:, :3])
+    guides = {
+        "points": np.concatenate(strands).astype(np.float32), "curve_offsets": offsets,
+        "radius": (0.00006 * taper).astype(np.float32), "root_face": roots,
+        "root_uv": face_uv[roots].astype(np.float32), "group": groups, "scalp_vertices": scalp_vertices.astype(np.int32),
+    }
+    return guides, {"version": 1, "groups": shading}
+
+
+def write_hair(folder: Path, guides: dict, hair_json: dict) -> None:
+    """Write ``hair/guides.npz`` and ``hair/hair.json`` into a bundle folder and refresh the manifest's checksums."""
+    folder = Path(folder)
+    (folder / "hair").mkdir(exist_ok=True)
+    np.savez(folder / "hair" / "guides.npz", **guides)
+    (folder / "hair" / "hair.json").write_text(json.dumps(hair_json, indent=1))
+    refresh_checksums(folder)
+
+
+def refresh_checksums(folder: Path) -> None:
+    """Recompute the manifest's ``files`` table from the files in the folder (after a test edits one)."""
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = {p.relative_to(folder).as_posix(): _sha(p) for p in sorted(folder.rglob("*"))
+                         if p.is_file() and p.name != "manifest.json"}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
