@@ -91,6 +91,11 @@ class IrisColour:
         return np.clip(tinted * (np.clip(grey, SCLERA_BRIGHTNESS[0], SCLERA_BRIGHTNESS[1]) / max(grey, 1e-3)),
                        0.0, 1.0).astype(np.float32)
 
+    def sclera_photographed(self) -> np.ndarray | None:
+        """The white of the eye as photographed (encoded RGB, 0..1; the brighter half of its pixels), or None: the
+        photo's exposure for the albedo level (texture/albedo_level.py)."""
+        return (self.sclera_total / self.sclera_count).astype(np.float32) if self.sclera_count else None
+
     def radius_iod(self) -> float | None:
         """The iris radius as a fraction of the inter-ocular distance (pupil centres), or None."""
         return self.radius_total / self.radius_count if self.radius_count else None

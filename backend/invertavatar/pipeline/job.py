@@ -58,6 +58,7 @@ class JobSpec:
     overwrite: bool = False
     accept_any_face: bool = False  # build even from faces the human-face check refuses (stated in the bundle)
     multiview_identity: bool = True  # refine the identity by the keyframes' colour agreement (track/multiview.py)
+    hair: bool = True  # reconstruct the person's hair (hair/); off gives a bald head, as before
 
 
 @dataclass
@@ -89,7 +90,8 @@ class _Job:
         self.spec = spec
         self.report = progress or (lambda stage, fraction, message: None)
         self.cancel = cancel or threading.Event()
-        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "texture": 0.0, "neural": 0.0, "bundle": 0.0}
+        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "texture": 0.0, "hair": 0.0, "neural": 0.0,
+                                          "bundle": 0.0}
         self.warnings: list[str] = []
         self.seen = self.used = self.skipped = 0
         self.landmark_errors: list[float] = []
@@ -98,6 +100,8 @@ class _Job:
         self.faces = FaceGate(spec.accept_any_face)  # the human-face check (pipeline.face_check)
         self.pending: list[_Keyframe] = []  # photo keyframes tracked but not yet fused
         self.identity_refinement = None  # track.multiview.MultiViewResult of this job's keyframes
+        self.hair = None  # hair.HairStage when the job reconstructs hair
+        self.neutral: np.ndarray | None = None  # the avatar's neutral head once its identity is final (hair frame)
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -188,6 +192,10 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
 
         neural = NeuralStage(model, previous.state.get(STATE_FILE) if previous else None)
     job.neural = neural
+    if spec.hair:
+        from ..hair import HairStage
+
+        job.hair = HairStage(model)
     from ..detect import make_detector
 
     with ExitStack() as stack:
@@ -363,6 +371,12 @@ def _vertices(tracker: Tracker, fit: FrameFit) -> np.ndarray:
                                   torch.from_numpy(fit.expression).float()[None])[0].numpy()
 
 
+def mesh_neutral(tracker: Tracker) -> np.ndarray:
+    """The avatar's neutral head with the current identity (model space): the frame the hair is built in."""
+    zeros = torch.zeros(1, tracker.model.expression_basis.shape[0])
+    return tracker.model.evaluate(torch.from_numpy(tracker.identity).float()[None], zeros)[0].numpy()
+
+
 def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracker: Tracker, fusion: TextureFusion,
                   iris: "IrisColour", sharpness: float, full: tuple | None = None,
                   samples: list | None = None) -> None:
@@ -382,12 +396,18 @@ def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracke
             tracker.refine_photometric(full[1], full[0], image, texture, job.spec.photometric_steps,
                                        crop=(image, detection, fit))
     vertices = _vertices(tracker, fit)
+    skin = skin_mask(image, detection) if samples is None or job.hair is not None else None
     if samples is None:
-        samples = fusion.unwrap(image, vertices, _camera(fit), sharpness, skin=skin_mask(image, detection),
-                                delight=job.spec.delight)
+        samples = fusion.unwrap(image, vertices, _camera(fit), sharpness, skin=skin, delight=job.spec.delight)
     fusion.add_samples(samples)
     iris.add(image, detection)
     job.timed("texture", started)
+    if job.hair is not None:
+        started = time.perf_counter()
+        if job.neutral is None:
+            job.neutral = mesh_neutral(tracker)
+        job.hair.add(image, detection, _camera(fit), vertices, job.neutral, skin)
+        job.timed("hair", started)
     if job.neural is not None:
         started = time.perf_counter()
         job.neural.add(image, detection.box, fit, vertices)
@@ -399,11 +419,22 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     job.check_cancel()
     spec = job.spec
     job.warnings.extend(job.faces.warnings(clip=recorder is not None))
+    hair = None
+    scalp_colour = spec.hair_colour
+    if job.hair is not None:
+        started = time.perf_counter()
+        job.report("texture", TRACK_SHARE, "growing the hair")
+        job.hair.gain = delighting_gain(fusion)
+        hair = job.hair.finish()
+        if scalp_colour is None and hair.root_colour is not None:
+            scalp_colour = tuple(float(c) for c in hair.root_colour)  # thin hair must not show a bald scalp
+        job.timed("hair", started)
     started = time.perf_counter()
     job.report("texture", TRACK_SHARE, "baking the texture atlas")
     albedo, coverage, figures = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
-                                           scalp_colour=spec.hair_colour, iris_radius_iod=iris.radius_iod())
-    photographed = bake_photographed(fusion, albedo, spec.hair_colour)
+                                           scalp_colour=scalp_colour, iris_radius_iod=iris.radius_iod(),
+                                           sclera_photographed=iris.sclera_photographed())
+    photographed = bake_photographed(fusion, albedo, scalp_colour)
     job.timed("texture", started)
     job.check_cancel()
     started = time.perf_counter()
@@ -432,6 +463,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
         "face_check": job.faces.manifest(clip=recorder is not None),
         "refined_from": previous.manifest.get("created") if previous else None,
         "identity_refinement": job.identity_refinement.summary() if job.identity_refinement else None,
+        "albedo_level": figures.get("albedo_level"),  # texture/albedo_level.py
     }
     state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),
              "iris.json": iris.to_bytes()}
@@ -451,16 +483,31 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
 
         neural_baked, _, manifest["neural_bake"] = bake_neural_texture(
             job.neural, mesh, model, iris.colour(), albedo.shape[0] // 2, bake_progress, job.cancel,
-            sclera_colour=iris.sclera(), scalp_colour=spec.hair_colour, iris_radius_iod=iris.radius_iod())
+            sclera_colour=iris.sclera(), scalp_colour=scalp_colour, iris_radius_iod=iris.radius_iod())
         job.timed("neural", started_bake)
     bundle = Bundle(manifest=manifest, mesh=mesh, albedo=albedo, coverage=coverage, neural_baked=neural_baked,
-                    tracks=tracks, state=state, photographed=photographed)
+                    tracks=tracks, state=state, photographed=photographed,
+                    hair=hair.arrays if hair is not None else None, hair_params=hair.params if hair is not None else None)
     job.check_cancel()  # last chance: after this the bundle appears whole or not at all
     path = write_bundle(spec.output, bundle, overwrite=spec.overwrite or spec.output == spec.refine)
     job.timed("bundle", started)
     manifest["timings_s"] = {k: round(v, 3) for k, v in job.timings.items()}
     job.report("bundle", 1.0, f"wrote {path.name}")
     return JobResult(bundle=path, manifest=bundle.manifest, timings=dict(job.timings), warnings=job.warnings)
+
+
+def delighting_gain(fusion: TextureFusion) -> np.ndarray:
+    """(3,) linear: the fused face's albedo over its photographed colour, the de-lighting a keyframe's other pixels
+    (the hair) need to be comparable with the skin."""
+    from ..texture.albedo_level import srgb_to_linear
+
+    albedo, weight = fusion.mean_colour("face")
+    photo, _ = fusion.mean_colour("face", photographed=True)
+    seen = weight > 1e-3
+    if seen.sum() < 100:
+        return np.ones(3)
+    ratio = srgb_to_linear(albedo[seen]).mean(0) / np.maximum(srgb_to_linear(photo[seen]).mean(0), 1e-4)
+    return np.clip(ratio, 0.25, 4.0)
 
 
 def _arkit_names() -> tuple[str, ...]:

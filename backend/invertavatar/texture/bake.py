@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .albedo_level import AlbedoLevel, fused_level
 from .atlas import FUSED_SLOTS, SLOTS, slot_pixels
 from .blend import seamless_fill
 from .eyes import eye_tile
@@ -75,10 +76,14 @@ def procedural_tiles(model, size: int, skin: np.ndarray, iris: np.ndarray, scler
 
 
 def fill_skin_tile(fusion: TextureFusion, name: str, skin: np.ndarray, scalp: np.ndarray,
-                   photographed: bool = False, size: int | None = None) -> np.ndarray:
+                   photographed: bool = False, size: int | None = None, level: AlbedoLevel | None = None
+                   ) -> np.ndarray:
     """One fused skin tile, every texel filled (float32 (N, N, 3) in [0, 1]); N is the fusion's resolution or a
-    smaller ``size`` (the colours are then averaged down by their weights first)."""
+    smaller ``size`` (the colours are then averaged down by their weights first). ``level`` puts the fused colours
+    at their physical level first (texture/albedo_level.py)."""
     colour, weight = fusion.mean_colour(name, photographed)
+    if level is not None:
+        colour = level.apply(colour)
     size = size or fusion.tile_size
     if size != fusion.tile_size:
         premultiplied = cv2.resize(colour * weight[..., None], (size, size), interpolation=cv2.INTER_AREA)
@@ -91,9 +96,10 @@ def fill_skin_tile(fusion: TextureFusion, name: str, skin: np.ndarray, scalp: np
     return seamless_fill(mirrored, confidence(mirrored_weight), extended, tone, FEATHER * size, REACH * size)
 
 
-def _tones(fusion: TextureFusion, scalp_colour: np.ndarray | None, photographed: bool
-           ) -> tuple[np.ndarray, np.ndarray]:
-    skin = skin_tone(*fusion.mean_colour("face", photographed))
+def _tones(fusion: TextureFusion, scalp_colour: np.ndarray | None, photographed: bool,
+           level: AlbedoLevel | None = None) -> tuple[np.ndarray, np.ndarray]:
+    colour, weight = fusion.mean_colour("face", photographed)
+    skin = skin_tone(level.apply(colour) if level is not None else colour, weight)
     scalp = np.asarray(scalp_colour, np.float32) if scalp_colour is not None else default_scalp_tone(skin)
     return skin, scalp
 
@@ -104,24 +110,28 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, skin_tile: int = 2048, *,
                sclera_colour: np.ndarray | None = None, scalp_colour: np.ndarray | None = None,
-               iris_radius_iod: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+               iris_radius_iod: float | None = None, sclera_photographed: np.ndarray | None = None,
+               physical_level: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
     """Albedo (S,S,3) uint8, coverage (S,S) uint8 and coverage figures; S = 2 × ``skin_tile``.
 
     The skin tiles are fused at the fusion's own resolution and resampled to ``skin_tile`` (2048² by default).
-    Unseen skin is filled seamlessly (texture/blend.py) towards the skin tone, and on the cranium towards
-    ``scalp_colour`` (a hair colour the user picked; a bald-scalp tone by default).
+    With ``physical_level`` the fused skin is first put at a level skin can have (texture/albedo_level.py; the
+    white of the eye as photographed, ``sclera_photographed``, tells the photo's exposure); ``figures`` then holds
+    ``albedo_level``. Unseen skin is filled seamlessly (texture/blend.py) towards the skin tone, and on the cranium
+    towards ``scalp_colour`` (a hair colour the user picked; a bald-scalp tone by default).
     """
     tile = skin_tile
     size = 2 * tile
     albedo = np.zeros((size, size, 3), np.uint8)
     coverage = np.zeros((size, size), np.uint8)
-    skin, scalp = _tones(fusion, scalp_colour, False)
+    level = fused_level(fusion, sclera_photographed) if physical_level else None
+    skin, scalp = _tones(fusion, scalp_colour, False, level)
     figures = {}
     for name in FUSED_SLOTS:
         weight = fusion.mean_colour(name)[1]
         covered = fusion.coverage_mask(name)
         figures[f"coverage_{name}"] = float((weight[covered] > SEEN_WEIGHT).mean()) if covered.any() else 0.0
-        filled = fill_skin_tile(fusion, name, skin, scalp)
+        filled = fill_skin_tile(fusion, name, skin, scalp, level=level)
         confidence_map = np.clip(weight / FULL_CONFIDENCE * 255, 0, 255).astype(np.uint8)
         rows, cols = slot_pixels(SLOTS[name], size)
         albedo[rows, cols] = _to_uint8(cv2.resize(filled, (tile, tile), interpolation=cv2.INTER_CUBIC))
@@ -136,6 +146,8 @@ def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, ski
         albedo[rows, cols] = _to_uint8(image)
     figures["skin_tone"] = [round(float(c), 4) for c in skin]
     figures["scalp_tone"] = [round(float(c), 4) for c in scalp]
+    if level is not None:
+        figures["albedo_level"] = level.manifest()
     return albedo, coverage, figures
 
 

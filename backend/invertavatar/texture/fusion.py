@@ -15,6 +15,7 @@ import torch
 
 from ..headmodel import HeadModel
 from ..render import Camera, rasterize, rasterize_uv, sample_image, vertex_normals
+from .albedo_level import FusionExposure
 from .atlas import FUSED_SLOTS, SLOTS, slot_of_material
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ class TextureFusion:
         self.weight_sum = {name: torch.zeros(tile_size * tile_size) for name in FUSED_SLOTS}
         self._opaque_triangles = torch.from_numpy(opaque_triangles(model))
         self.frames = 0
+        self.exposure = FusionExposure()  # how much skin the photos clipped (texture/albedo_level.py)
         self.robust = True  # outlier-rejecting fusion (see _agreement); off gives the plain weighted mean
         self.reference: TextureFusion | None = None  # judges new samples instead of the running state (see _agreement)
 
@@ -206,6 +208,7 @@ class TextureFusion:
             self.colour_sum[s.tile].index_add_(0, s.texel, s.albedo * weight[:, None])
             self.photo_sum[s.tile].index_add_(0, s.texel, s.colour * weight[:, None])
             self.weight_sum[s.tile].index_add_(0, s.texel, weight)
+            self.exposure.add(s.colour.numpy(), s.weight.numpy())
         self.frames += 1
 
     def _agreement(self, name: str, texel: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
@@ -232,6 +235,7 @@ class TextureFusion:
         twin.colour_sum = {k: v.clone() for k, v in self.colour_sum.items()}
         twin.photo_sum = {k: v.clone() for k, v in self.photo_sum.items()}
         twin.weight_sum = {k: v.clone() for k, v in self.weight_sum.items()}
+        twin.exposure = FusionExposure(self.exposure.clipped, self.exposure.total)
         twin.robust, twin.reference = False, None
         return twin
 
@@ -252,7 +256,8 @@ class TextureFusion:
     # ---------------------------------------------------------------------------------------------- state
     def to_bytes(self) -> bytes:
         """The accumulators, exactly (float32, compressed): refinement continues from them."""
-        arrays = {"tile_size": np.array(self.tile_size), "frames": np.array(self.frames)}
+        arrays = {"tile_size": np.array(self.tile_size), "frames": np.array(self.frames),
+                  "exposure": np.array([self.exposure.clipped, self.exposure.total])}
         for name in FUSED_SLOTS:
             arrays[f"{name}_colour_sum"] = self.colour_sum[name].numpy()
             arrays[f"{name}_weight_sum"] = self.weight_sum[name].numpy()
@@ -267,6 +272,8 @@ class TextureFusion:
             if int(saved["tile_size"]) != self.tile_size:
                 raise ValueError(f"saved texture state is {int(saved['tile_size'])}² per tile, not {self.tile_size}²")
             self.frames = int(saved["frames"])
+            if "exposure" in saved.files:  # states from before the albedo level kept no exposure figures
+                self.exposure = FusionExposure(*(float(v) for v in saved["exposure"]))
             for name in FUSED_SLOTS:
                 self.colour_sum[name] = torch.from_numpy(saved[f"{name}_colour_sum"].copy())
                 self.weight_sum[name] = torch.from_numpy(saved[f"{name}_weight_sum"].copy())
