@@ -95,7 +95,7 @@ def posed_vertices(mesh: dict[str, np.ndarray], arkit: np.ndarray, rotation: np.
 
 def render_avatar(bundle: Any, arkit: Any, rotation: Any, translation: Any, camera: Camera,
                   background: Any = None, *, shading: bool = True, backend: str | None = None,
-                  gaze: dict[str, Any] | None = None) -> np.ndarray:
+                  gaze: dict[str, Any] | None = None, hair: bool = True) -> np.ndarray:
     """Render an avatar bundle for a preview: returns an (H,W,3) uint8 image of the camera's size.
 
     ``bundle`` has ``mesh`` (the mesh.npz arrays of docs/bundle-format.md) and ``albedo`` (H,W,3) uint8;
@@ -103,7 +103,8 @@ def render_avatar(bundle: Any, arkit: Any, rotation: Any, translation: Any, came
     ``translation`` (3,) metres — the head pose of tracks.json; ``camera`` one ``Camera``; ``background`` an RGB colour
     in 0..255 or an (H,W,3) uint8 image (default mid grey); ``gaze`` per-eye [pitch, yaw] (see
     :func:`posed_vertices`). ``shading`` multiplies the albedo by a headlight
-    Lambert term so the shape reads in the preview.
+    Lambert term so the shape reads in the preview. With ``hair`` a bundle's ``hair/`` guides are drawn as strands
+    in the same z-buffer (``render.hair``); a bundle without hair renders the same either way.
     """
     mesh = getattr(bundle, "mesh", None)
     albedo = getattr(bundle, "albedo", None)
@@ -140,7 +141,15 @@ def render_avatar(bundle: Any, arkit: Any, rotation: Any, translation: Any, came
     texture = torch.from_numpy(albedo[..., :3].astype(np.float32) / 255.0).to(device)
     uv = torch.from_numpy(np.asarray(mesh["uv"], dtype=np.float32)).to(device)
     with torch.no_grad():
-        image, _ = render_textured(vertices, triangles, uv, uv_triangles, texture, cam,
-                                   background=_background(background, cam.height, cam.width).to(device),
-                                   cull_backfaces=True, shading=shading, backend=backend)
+        background_image = _background(background, cam.height, cam.width).to(device)
+        image = None
+        if hair and getattr(bundle, "hair", None):
+            from .hair import draw_hair_bundle
+
+            image = draw_hair_bundle(bundle, vertices, triangles, uv, uv_triangles, texture, cam, weights, quat, shift,
+                                     background=background_image, shading=shading, backend=backend)
+        if image is None:
+            image, _ = render_textured(vertices, triangles, uv, uv_triangles, texture, cam,
+                                       background=background_image, cull_backfaces=True, shading=shading,
+                                       backend=backend)
     return (image[0].clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
