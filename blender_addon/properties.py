@@ -20,11 +20,26 @@ def _texture_source_changed(props, context) -> None:
         set_texture_source(slot.material, props.texture_source)
 
 
+def _import_hair_changed(props, context) -> None:
+    from .scene.hair import show_hair
+
+    show_hair(context.scene, props.import_hair)
+
+
+def _hair_density_changed(props, context) -> None:
+    from .scene.hair import set_hair_density
+
+    for obj in context.scene.objects:
+        if obj.type == "CURVES" and obj.invertavatar.role == "HAIR":
+            set_hair_density(obj, props.hair_density)
+
+
 class INVERTAVATAR_PG_object(bpy.types.PropertyGroup):
     """Links an object to its avatar on the backend."""
 
     role: EnumProperty(name="Role", items=(("NONE", "None", ""), ("HEAD", "Head", "The head mesh"),
-                                           ("RIG", "Rig", "The head armature")), default="NONE")
+                                           ("RIG", "Rig", "The head armature"),
+                                           ("HAIR", "Hair", "A hair Curves object on the head")), default="NONE")
     avatar_id: StringProperty(name="Avatar ID", description="The avatar's id on the backend")
     backend_url: StringProperty(name="Backend", description="The backend that made this avatar")
     head_model: StringProperty(name="Head model")
@@ -68,6 +83,14 @@ class INVERTAVATAR_PG_scene(bpy.types.PropertyGroup):
     animate_on_import: BoolProperty(name="Key the clip's performance",
                                     description="When the input is a clip, key its expressions and head pose",
                                     default=True)
+    import_hair: BoolProperty(
+        name="Hair", description="Build the bundle's hair as Blender hair (Curves on the head, densified by "
+        "Blender's procedural hair nodes) when importing; switching it off hides the hair of avatars in the scene",
+        default=True, update=_import_hair_changed)
+    hair_density: FloatProperty(
+        name="Hair Density", description="Hair strands per square centimetre that Blender grows between the "
+        "bundle's guide curves (0: the density the bundle suggests); lower is faster in the viewport",
+        default=0.0, min=0.0, soft_max=200.0, update=_hair_density_changed)
     accept_any_face: BoolProperty(name="Accept any face",
                                   description="Build even from a face the backend does not take for a human's "
                                               "(e.g. an animal); the avatar's bundle says so", default=False)

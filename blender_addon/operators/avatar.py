@@ -48,7 +48,7 @@ class INVERTAVATAR_OT_import_bundle(bpy.types.Operator, ImportHelper):
                                   animate=context.scene.invertavatar.animate_on_import)
         except AddonError as exc:
             return _error(self, context, exc)
-        set_status(context, f"Imported {avatar.mesh_object}")
+        set_status(context, f"Imported {avatar.mesh_object}" + (f" — {avatar.note}" if avatar.note else ""))
         return {"FINISHED"}
 
 

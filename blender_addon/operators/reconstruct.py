@@ -20,6 +20,7 @@ from ..preferences import current_settings, user_dir
 from ..properties import set_status
 from ..scene.animation import apply_tracks
 from ..scene.avatar import build_avatar, find_avatar
+from ..scene.hair import hair_objects
 
 _active: JobRunner | None = None
 
@@ -186,7 +187,8 @@ class INVERTAVATAR_OT_reconstruct(_JobFlow, bpy.types.Operator):
         bundle = read_bundle(bundle_dir)
         avatar = build_avatar(context, bundle, _avatar_name(context), runner.avatar_id, self._url,
                               animate=context.scene.invertavatar.animate_on_import)
-        return _with_note(f"Avatar {avatar.mesh_object} ready (coverage {bundle.coverage:.0%})", bundle.face_note)
+        return _with_note(f"Avatar {avatar.mesh_object} ready (coverage {bundle.coverage:.0%})",
+                          "; ".join(n for n in (bundle.face_note, avatar.note) if n))
 
 
 class INVERTAVATAR_OT_refine(_JobFlow, bpy.types.Operator):
@@ -205,7 +207,7 @@ class INVERTAVATAR_OT_refine(_JobFlow, bpy.types.Operator):
 
     def _refine_id(self, context: bpy.types.Context) -> str | None:
         head, rig = find_avatar(context.active_object)
-        self._old = [o.name for o in (head, rig) if o is not None]
+        self._old = [o.name for o in (head, rig, *hair_objects(head)) if o is not None]
         return head.invertavatar.avatar_id
 
     def _build(self, context: bpy.types.Context, runner: JobRunner, bundle_dir: Path) -> str:
@@ -215,7 +217,7 @@ class INVERTAVATAR_OT_refine(_JobFlow, bpy.types.Operator):
             if name in bpy.data.objects:
                 bpy.data.objects[name].hide_set(True)
         return _with_note(f"Refined avatar {avatar.mesh_object} ready (coverage {bundle.coverage:.0%})",
-                          bundle.face_note)
+                          "; ".join(n for n in (bundle.face_note, avatar.note) if n))
 
 
 class INVERTAVATAR_OT_animate(_JobFlow, bpy.types.Operator):

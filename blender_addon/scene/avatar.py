@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bpy
 
 from ..core.bundle import Bundle
 from .animation import apply_tracks
+from .hair import build_hair
 from .material import assign_overlay_material, build_material
 from .mesh import add_shape_keys, build_mesh
 from .rig import add_skinning, build_armature
@@ -20,6 +21,8 @@ class Avatar:
     mesh_object: str
     armature_object: str
     collection: str
+    hair_objects: list[str] = field(default_factory=list)
+    note: str = ""  # what the status line should add (e.g. the hair was imported without styling)
 
 
 def _unique(name: str) -> str:
@@ -31,12 +34,18 @@ def _unique(name: str) -> str:
 
 
 def build_avatar(context: bpy.types.Context, bundle: Bundle, name: str = "Avatar", avatar_id: str = "",
-                 backend_url: str = "", animate: bool = True) -> Avatar:
-    """Create the head mesh (Basis + 52 ARKit keys), armature + weights, material, and the clip's keys if any.
+                 backend_url: str = "", animate: bool = True, hair: bool | None = None,
+                 hair_density: float | None = None) -> Avatar:
+    """Create the head mesh (Basis + 52 ARKit keys), armature + weights, material, the clip's keys if any, and
+    the bundle's hair as Curves objects on the head.
 
+    ``hair`` and ``hair_density`` (strands per cm², 0 = the bundle's) default to the scene's *Hair* settings.
     Objects go into a new collection under the scene's; the new head becomes active and selected. Any failure
     removes what was already created before the error propagates.
     """
+    settings = context.scene.invertavatar
+    hair = settings.import_hair if hair is None else hair
+    hair_density = settings.hair_density if hair_density is None else hair_density
     name = _unique(name)
     active = context.view_layer.objects.active
     if active is not None and active.mode != "OBJECT":
@@ -70,11 +79,14 @@ def build_avatar(context: bpy.types.Context, bundle: Bundle, name: str = "Avatar
         _link_backend(armature, bundle, avatar_id, backend_url, "RIG")
         if animate and bundle.tracks is not None and len(bundle.tracks.indices) > 1:
             created.extend(apply_tracks(context.scene, head, armature, bundle.tracks, name))
+        hair_objects, note = [], ""
+        if hair and bundle.hair is not None:
+            hair_objects, note = build_hair(bundle, head, collection, name, hair_density, created)
         for obj in context.view_layer.objects:
             obj.select_set(False)
         head.select_set(True)
         context.view_layer.objects.active = head
-        return Avatar(head.name, armature.name, collection.name)
+        return Avatar(head.name, armature.name, collection.name, [o.name for o in hair_objects], note)
     except BaseException:
         _remove(created)
         raise
@@ -96,7 +108,8 @@ def _remove(created: list) -> None:
     collections = {bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
                    bpy.types.Armature: bpy.data.armatures, bpy.types.Material: bpy.data.materials,
                    bpy.types.Image: bpy.data.images, bpy.types.Collection: bpy.data.collections,
-                   bpy.types.Action: bpy.data.actions}
+                   bpy.types.Action: bpy.data.actions, bpy.types.Curves: bpy.data.hair_curves,
+                   bpy.types.NodeTree: bpy.data.node_groups}
     for block in reversed(created):
         try:
             for kind, store in collections.items():

@@ -65,6 +65,11 @@ class INVERTAVATAR_PT_reconstruct(_Sidebar, bpy.types.Panel):
         row.prop(props, "every")
         row.prop(props, "max_frames")
         layout.prop(props, "animate_on_import")
+        row = layout.row(align=True)
+        row.prop(props, "import_hair")
+        sub = row.row(align=True)
+        sub.active = props.import_hair
+        sub.prop(props, "hair_density", text="Density")
         layout.prop(props, "accept_any_face")
         if job.running:
             layout.progress(factor=job.progress, type="BAR", text=f"{job.stage}: {job.progress:.0%}")

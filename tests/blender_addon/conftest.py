@@ -31,16 +31,22 @@ def ict_bundle_dir(tmp_path_factory, ict_mesh_arrays) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ict_hair(ict_mesh_arrays) -> tuple[dict, dict]:
-    """Synthetic guide curves on the ICT head (scalp and beard) and their hair.json."""
-    return ict_bundle.synthetic_hair(ict_mesh_arrays)
+def ict_atlas_mesh(ict_mesh_arrays) -> dict:
+    """The ICT mesh with non-overlapping skin UVs, like the backend's atlas (hair attaches through them)."""
+    return ict_bundle.with_atlas_uv(ict_mesh_arrays)
 
 
 @pytest.fixture(scope="session")
-def ict_hair_bundle_dir(tmp_path_factory, ict_mesh_arrays, ict_hair) -> Path:
-    """The ICT bundle (no clip) with the synthetic hair in ``hair/``."""
+def ict_hair(ict_atlas_mesh) -> tuple[dict, dict]:
+    """Synthetic guide curves on the ICT head (scalp and beard) and their hair.json."""
+    return ict_bundle.synthetic_hair(ict_atlas_mesh)
+
+
+@pytest.fixture(scope="session")
+def ict_hair_bundle_dir(tmp_path_factory, ict_atlas_mesh, ict_hair) -> Path:
+    """The ICT bundle (no clip, atlas UVs) with the synthetic hair in ``hair/``."""
     folder = tmp_path_factory.mktemp("bundles") / "hairy.avatar"
-    ict_bundle.write_ict_bundle(folder, mesh=ict_mesh_arrays)
+    ict_bundle.write_ict_bundle(folder, mesh=ict_atlas_mesh)
     ict_bundle.write_hair(folder, *ict_hair)
     return folder
 

@@ -121,6 +121,30 @@ HAIR_SHADING = {
 }
 
 
+def with_atlas_uv(mesh: dict) -> dict:
+    """A copy of ``mesh`` whose UVs are laid out like the backend's atlas (texture/atlas.py): face and back of
+    the head side by side in the top half, every other part squeezed into the bottom half.
+
+    ICT's own UDIM tiles overlap (the eyes share the face's tile), and Blender attaches hair by the surface's UV
+    map, which must be unique where the hair grows, as the backend's atlas is.
+    """
+    names = [str(n) for n in mesh["material_names"]]
+    corner_uv = mesh["uv"][np.maximum(mesh["face_uv"], 0)].astype(np.float64)  # (F, 4, 2)
+    u = corner_uv[..., 0] * 7.0  # undo build_mesh_arrays' squeeze back to ICT's tile coordinates
+    v = corner_uv[..., 1]
+    material = np.asarray(mesh["face_material"])[:, None]
+    face, back = material == names.index("M_Face"), material == names.index("M_BackHead")
+    new_u = np.where(face, 0.5 * u, np.where(back, 0.5 + 0.5 * (u - 1.0), u / 7.0))
+    new_v = np.where(face | back, 0.5 + 0.5 * v, 0.5 * v)
+    valid = mesh["face_uv"] >= 0
+    out = dict(mesh)
+    out["uv"] = np.stack([new_u, new_v], -1)[valid].astype(np.float32)
+    face_uv = np.full(valid.shape, -1, np.int32)
+    face_uv[valid] = np.arange(valid.sum(), dtype=np.int32)
+    out["face_uv"] = face_uv
+    return out
+
+
 def _face_frames(mesh: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per polygon: centroid, outward unit normal (Newell) and the mean of its UVs."""
     faces, verts, uv = mesh["faces"], mesh["vertices"], mesh["uv"]
