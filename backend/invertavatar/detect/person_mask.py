@@ -33,11 +33,12 @@ def find_segmenter_file(model_path: str | Path | None = None) -> Path:
     return path
 
 
-# Closed at interpreter exit while MediaPipe's modules still exist (its finalisers print tracebacks otherwise).
+# Closed at interpreter exit while MediaPipe's modules still exist (its finalisers print tracebacks otherwise). The
+# hook is registered after MediaPipe is first imported, so it runs before MediaPipe's own exit hooks.
 _OPEN: weakref.WeakSet = weakref.WeakSet()
+_HOOKED: list[bool] = []
 
 
-@atexit.register
 def _close_open_segmenters() -> None:
     for segmenter in list(_OPEN):
         segmenter.close()
@@ -62,6 +63,9 @@ class PersonSegmenter:
                                     "Reinstall it with `invertavatar assets fetch`; it checks the SHA-256.") from exc
         self._lock = threading.Lock()
         _OPEN.add(self)
+        if not _HOOKED:
+            atexit.register(_close_open_segmenters)
+            _HOOKED.append(True)
 
     def segment(self, image: np.ndarray) -> np.ndarray:
         import mediapipe as mp
@@ -84,15 +88,3 @@ class PersonSegmenter:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-_SHARED: dict[str, PersonSegmenter] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_segmenter() -> PersonSegmenter:
-    """One segmenter per process (loading it costs ~50 ms; jobs and the benchmark reuse it)."""
-    with _SHARED_LOCK:
-        if "default" not in _SHARED:
-            _SHARED["default"] = PersonSegmenter()
-        return _SHARED["default"]

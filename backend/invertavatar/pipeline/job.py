@@ -196,6 +196,17 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
         from ..hair import HairStage
 
         job.hair = HairStage(model)
+    try:
+        return _run(job, files, model, tracker, fusion, previous, initial_state, iris)
+    finally:
+        if job.hair is not None:
+            job.hair.close()  # its segmenter: MediaPipe's threads must not outlive the job
+
+
+def _run(job: _Job, files: list[Path], model: HeadModel, tracker: Tracker, fusion: TextureFusion,
+         previous: Bundle | None, initial_state: TrackerState, iris: "IrisColour") -> JobResult:
+    """The body of `run_job`: every frame, the keyframes, the bundle."""
+    spec = job.spec
     from ..detect import make_detector
 
     with ExitStack() as stack:
@@ -463,6 +474,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
         "face_check": job.faces.manifest(clip=recorder is not None),
         "refined_from": previous.manifest.get("created") if previous else None,
         "identity_refinement": job.identity_refinement.summary() if job.identity_refinement else None,
+        "hair": hair.manifest if hair is not None else {"found": False, "method": "off"},
         "albedo_level": figures.get("albedo_level"),  # texture/albedo_level.py
     }
     state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),

@@ -1,0 +1,242 @@
+"""The hair stage of a job: keyframes in, the bundle's ``hair/`` out (docs/hair.md, docs/bundle-format.md).
+
+Each keyframe adds its hair masks to the volume's carving and its hair pixels to the colour samples, beside the
+texture fusion of the same keyframe; `HairStage.finish` grows the guides and fits the colour once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..detect import Detection
+from ..render import Camera
+from .colour import hair_albedo, hair_parameters
+from .region import HairRegion, hair_pixels, hair_region
+from .strands import Guides, grow_guides, thin_roots
+from .volume import HairVolume, scalp_geometry
+
+MAX_SAMPLES = 4000  # colour samples kept per keyframe and group
+BEARD_SPACING = 0.006
+BEARD_VOTE = 0.5  # share of the keyframes that see a vertex which must find beard there
+STRANDS_PER_CM2 = {"scalp": 120, "beard": 60}
+
+
+@dataclass
+class HairResult:
+    """What the bundle stores: `hair/guides.npz` arrays, `hair/hair.json`, the manifest's `hair` section."""
+
+    arrays: dict[str, np.ndarray] | None
+    params: dict | None
+    manifest: dict
+    root_colour: np.ndarray | None = None  # sRGB 0..1 for the skin under the hair (texture bake's scalp tone)
+
+
+@dataclass
+class _Samples:
+    root: list[np.ndarray] = field(default_factory=list)
+    tip: list[np.ndarray] = field(default_factory=list)
+    pixels: int = 0
+
+
+class HairStage:
+    """Collects keyframes; ``finish`` makes the hair. Works with MediaPipe's landmarks (needs the face oval)."""
+
+    def __init__(self, model, segmenter=None) -> None:
+        self.model = model
+        self._segmenter = segmenter
+        self._owns_segmenter = False
+        self.volume: HairVolume | None = None
+        self.samples = {"scalp": _Samples(), "beard": _Samples()}
+        self.beard_seen = np.zeros(len(model.vertices), np.int32)
+        self.beard_found = np.zeros(len(model.vertices), np.int32)
+        self.beard_cover: list[float] = []
+        self.views = 0
+        self.bald_views = 0
+        self.seconds = 0.0
+        self._rng = np.random.default_rng(0)
+        self.gain = np.ones(3)  # the keyframes' de-lighting gain (skin albedo over photographed), set before finish
+
+    @property
+    def segmenter(self):
+        if self._segmenter is None:
+            from ..detect.person_mask import PersonSegmenter
+
+            self._segmenter = PersonSegmenter()
+            self._owns_segmenter = True
+        return self._segmenter
+
+    def close(self) -> None:
+        """Release the segmenter this stage opened (one given to it is the caller's to close)."""
+        if self._owns_segmenter and self._segmenter is not None:
+            self._segmenter.close()
+            self._segmenter = None
+
+    def add(self, image: np.ndarray, detection: Detection, camera: Camera, vertices: np.ndarray,
+            neutral: np.ndarray, skin) -> HairRegion | None:
+        """One keyframe: ``camera`` and ``vertices`` (its fitted head, model space) as fused; ``neutral`` the
+        avatar's neutral head (the frame the hair is built in). Returns the keyframe's hair region."""
+        if detection.scheme != "mediapipe478" or len(detection.landmarks) < 468:
+            return None
+        started = time.perf_counter()
+        from ..texture.fusion import opaque_triangles
+
+        region = hair_region(image, detection, skin, self.segmenter.segment(image))
+        if self.volume is None:
+            self.volume = HairVolume(scalp_geometry(self.model, neutral))
+        triangles = opaque_triangles(self.model)
+        self.volume.add_view(region, camera, vertices, triangles)
+        self._sample_colour(image, region)
+        self._vote_beard(region, camera, vertices, triangles)
+        self.views += 1
+        self.bald_views += int(region.bald)
+        self.seconds += time.perf_counter() - started
+        return region
+
+    def _keep(self, pixels: np.ndarray) -> np.ndarray:
+        if len(pixels) > MAX_SAMPLES:
+            pixels = pixels[self._rng.choice(len(pixels), MAX_SAMPLES, replace=False)]
+        return pixels
+
+    def _sample_colour(self, image: np.ndarray, region: HairRegion) -> None:
+        if region.hair.any():
+            rows = np.nonzero(region.hair.any(axis=1))[0]
+            top, bottom = rows.min(), rows.max()
+            span = max(bottom - top, 1)
+            near_root = region.hair.copy()
+            near_root[top + int(0.45 * span):] = False  # the crown and upper part: near the roots
+            near_tip = region.hair.copy()
+            near_tip[:bottom - int(0.25 * span)] = False
+            scalp = self.samples["scalp"]
+            scalp.root.append(self._keep(hair_pixels(image, region, near_root)))
+            if span > 0.4 * region.hair.shape[0]:  # long hair: its tips are sampled on their own
+                scalp.tip.append(self._keep(hair_pixels(image, region, near_tip)))
+            scalp.pixels += int(region.hair.sum())
+        if region.beard.any():
+            beard = self.samples["beard"]
+            beard.root.append(self._keep(hair_pixels(image, region, region.beard)))
+            beard.pixels += int(region.beard.sum())
+            lower = region.face & ~region.hair
+            self.beard_cover.append(float(region.beard.sum()) / max(float(lower.sum()) * 0.45, 1.0))
+
+    def _vote_beard(self, region: HairRegion, camera: Camera, vertices: np.ndarray, triangles: np.ndarray) -> None:
+        """Each visible face vertex votes whether its pixel is beard."""
+        import torch
+
+        from ..render import rasterize
+
+        geometry = self.volume.geometry
+        h, w = region.beard.shape
+        k = camera.K.clone()
+        k[..., :2, :] = k[..., :2, :] * region.scale
+        small = Camera(k, camera.R, camera.t, w, h)
+        with torch.no_grad():
+            screen = small.project(torch.from_numpy(vertices).float()[None])
+            depth = rasterize(screen, torch.from_numpy(triangles.astype(np.int64)), h, w).depth[0].numpy()
+        p = screen[0].numpy()[geometry.skin]
+        col, row = np.floor(p[:, 0]).astype(np.int64), np.floor(p[:, 1]).astype(np.int64)
+        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        c, r = np.clip(col, 0, w - 1), np.clip(row, 0, h - 1)
+        visible = inside & (p[:, 2] <= depth[r, c] + 0.004) & region.face[r, c] | (inside & region.beard[r, c])
+        y = geometry.vertices[geometry.skin, 1]
+        lower = (y < geometry.eye_level - 0.03) & (y > geometry.chin_level - 0.035)
+        self.beard_seen[geometry.skin] += visible & lower
+        self.beard_found[geometry.skin] += visible & lower & region.beard[r, c]
+
+    def finish(self) -> HairResult:
+        """Grow the guides and fit the colour; ``arrays`` is None when no hair was found (bald, clean-shaven)."""
+        started = time.perf_counter()
+        manifest = {"found": False, "method": "visual hull of the keyframes' hair masks (selfie segmentation, "
+                    "landmarks and colour models), guides grown under gravity, Principled Hair melanin fit",
+                    "keyframes": self.views, "bald_keyframes": self.bald_views, "seen_fraction": 0.0, "guides": 0,
+                    "mask_pixels": {k: s.pixels for k, s in self.samples.items()}}
+        if self.volume is None:
+            return HairResult(None, None, manifest)
+        groups: dict[str, Guides] = {}
+        occupied = self.volume.occupancy()
+        scalp = grow_guides(self.volume, occupied) if occupied.any() and self.samples["scalp"].root else None
+        if scalp is not None:
+            groups["scalp"] = scalp
+        beard = self._beard_guides()
+        if beard is not None:
+            groups["beard"] = beard
+        params = {"version": 1, "groups": {}}
+        root_colour = None
+        for name, guides in groups.items():
+            samples = self.samples[name]
+            albedo = hair_albedo(np.concatenate(samples.root), self.gain)
+            tip = hair_albedo(np.concatenate(samples.tip), self.gain) if samples.tip else None
+            group = hair_parameters(albedo, tip)
+            group["length_m"] = round(float(guides.lengths().max()), 4)
+            group["strands_per_cm2"] = STRANDS_PER_CM2[name]
+            params["groups"][name] = group
+        if "scalp" in groups:
+            from .colour import linear_to_srgb
+
+            root_colour = linear_to_srgb(np.asarray(params["groups"]["scalp"]["root_colour"])).astype(np.float32)
+        self.seconds += time.perf_counter() - started
+        manifest.update(found=bool(groups), seen_fraction=round(self.volume.seen_fraction(), 4),
+                        guides=int(sum(g.count for g in groups.values())), seconds=round(self.seconds, 3),
+                        groups=sorted(groups))
+        if not groups:
+            return HairResult(None, None, manifest)
+        return HairResult(self._arrays(groups, occupied), params, manifest, root_colour)
+
+    def _beard_guides(self) -> Guides | None:
+        seen = self.beard_seen
+        voted = np.nonzero((seen > 0) & (self.beard_found >= BEARD_VOTE * np.maximum(seen, 1)))[0]
+        if len(voted) < 20 or not self.samples["beard"].root:
+            return None
+        g = self.volume.geometry
+        roots = voted[thin_roots(g.vertices[voted], BEARD_SPACING)]
+        cover = float(np.clip(np.median(self.beard_cover), 0.0, 1.0)) if self.beard_cover else 0.3
+        length = 0.004 + 0.03 * cover  # stubble (a few mm) to a full beard (a few cm)
+        down = np.array([0.0, -1.0, 0.0])
+        normal = g.normals[roots]
+        tangent = down - (normal @ down)[:, None] * normal
+        tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-6)
+        steps = np.linspace(0.0, 1.0, 5)[None, :, None]
+        direction = 0.75 * tangent + 0.45 * normal
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        points = g.vertices[roots][:, None, :] + normal[:, None, :] * 0.001 + direction[:, None, :] * steps * length
+        count = len(roots)
+        offsets = np.arange(count + 1, dtype=np.int32) * 5
+        radius = np.tile(np.linspace(6e-5, 3e-5, 5), count)
+        return Guides(points.reshape(-1, 3).astype(np.float32), offsets, radius.astype(np.float32), roots)
+
+    def _arrays(self, groups: dict[str, Guides], occupied: np.ndarray) -> dict[str, np.ndarray]:
+        model = self.model
+        face_of, uv_of = _vertex_polygons(model)
+        points, radius, offsets, root_vertex, group = [], [], [0], [], []
+        for index, name in enumerate(("scalp", "beard")):
+            if name not in groups:
+                continue
+            guides = groups[name]
+            points.append(guides.points)
+            radius.append(guides.radius)
+            offsets.extend((offsets[-1] + guides.offsets[1:]).tolist())
+            root_vertex.append(guides.root_vertex)
+            group.append(np.full(guides.count, index, np.uint8))
+        roots = np.concatenate(root_vertex)
+        covered = self.volume.nearest[occupied & (self.volume.distance < 0.02)]
+        scalp_vertices = np.intersect1d(np.unique(covered), self.volume.geometry.scalp).astype(np.int32) \
+            if "scalp" in groups else np.zeros(0, np.int32)
+        return {"points": np.concatenate(points).astype(np.float32),
+                "curve_offsets": np.asarray(offsets, np.int32), "radius": np.concatenate(radius).astype(np.float32),
+                "root_face": face_of[roots].astype(np.int32), "root_uv": uv_of[roots].astype(np.float32),
+                "group": np.concatenate(group), "scalp_vertices": scalp_vertices}
+
+
+def _vertex_polygons(model) -> tuple[np.ndarray, np.ndarray]:
+    """For every vertex, one polygon it belongs to and its texture coordinate in that polygon."""
+    faces, face_uv = model.faces, model.face_uv
+    face_of = np.zeros(len(model.vertices), np.int64)
+    uv_of = np.zeros((len(model.vertices), 2), np.float32)
+    for corner in range(4)[::-1]:  # later corners first, so the first corner that names a vertex wins
+        valid = faces[:, corner] >= 0
+        ids = np.nonzero(valid)[0][::-1]
+        face_of[faces[ids, corner]] = ids
+        uv_of[faces[ids, corner]] = model.uv[face_uv[ids, corner]]
+    return face_of, uv_of

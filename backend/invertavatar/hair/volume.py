@@ -1,0 +1,188 @@
+"""The hair volume: a voxel grid in the head's frame, attached to the fitted scalp and carved by every keyframe.
+
+A voxel can hold hair when it lies in the **shell** the scalp can grow into (outside the head, within a hair's reach
+of the cranium, or hanging below it behind the face) and, in **every keyframe that sees it**, it projects onto that
+keyframe's hair mask through the keyframe's fitted camera (the visual hull). A keyframe sees a voxel unless it falls
+outside the picture or behind the fitted head (the rasterized head's depth at that pixel). Like texture fusion it is
+incremental (`HairVolume.add_view` keeps two counters per voxel), and it says how much it has seen.
+
+Voxels no keyframe saw (the back of the head in a frontal photo) are completed plausibly: from the mirror image
+across the head's midplane when that was seen, else by the hair's **fall**: at each height, as thick over the
+scalp as the seen hair is at that height, and never lower than the lowest seen hair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from ..render import Camera, rasterize
+from .region import HairRegion
+
+VOXEL = 0.006  # metres
+SHELL_CRANIUM = 0.07  # how far hair may stand off the cranium (a big curly head of hair)
+SHELL_FOREHEAD = 0.02  # a fringe lies close to the forehead
+HANG_BELOW = 0.5  # metres below the top of the head the grid reaches (hair to the shoulder blades)
+SKIN_MATERIALS = ("M_Face", "M_BackHead")
+
+
+@dataclass
+class ScalpGeometry:
+    """The fitted head's skin surface and which of its vertices are scalp, in the head's frame (metres)."""
+
+    vertices: np.ndarray  # (V, 3) the whole mesh
+    normals: np.ndarray  # (V, 3)
+    skin: np.ndarray  # (K,) skin vertex indices
+    scalp: np.ndarray  # (S,) vertices that can grow scalp hair
+    forehead: np.ndarray  # (V,) bool, the forehead (a fringe's reach only)
+    eye_level: float  # y of the eyes
+    front: float  # z of the ears' front: hanging hair stays behind it
+    chin_level: float  # y of the chin: a beard grows no lower than a little below it
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    corner = vertices[triangles]
+    face_normal = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
+    normals = np.zeros_like(vertices)
+    for k in range(3):
+        np.add.at(normals, triangles[:, k], face_normal)
+    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+
+
+def scalp_geometry(model, vertices: np.ndarray) -> ScalpGeometry:
+    """Scalp and forehead of a fitted neutral head (``vertices`` (V, 3), the model's topology)."""
+    normals = vertex_normals(vertices, model.triangles)
+    skin_ids = [i for i, n in enumerate(model.material_names) if n in SKIN_MATERIALS]
+    polygons = np.isin(model.face_material, skin_ids)
+    skin = np.unique(model.faces[polygons][model.faces[polygons] >= 0])
+    eyes = np.concatenate([model.regions[k] for k in ("eyeball_left", "eyeball_right") if k in model.regions])
+    eye_level = float(vertices[eyes, 1].mean()) if len(eyes) else float(np.median(vertices[:, 1]))
+    eye_z = float(vertices[eyes, 2].mean()) if len(eyes) else float(vertices[:, 2].max())
+    p = vertices[skin]
+    height = p[:, 1] - eye_level
+    ear = (np.abs(p[:, 0]) > 0.062) & (height > -0.055) & (height < 0.03) & (np.abs(p[:, 2] - (eye_z - 0.1)) < 0.035)
+    back = p[:, 2] < eye_z - 0.085
+    cranium = (height > 0.05) | (back & (height > -0.07)) | ((np.abs(p[:, 0]) > 0.06) & (height > 0.02))
+    forehead_skin = (height > 0.015) & ~cranium
+    scalp = skin[(cranium | forehead_skin) & ~ear]
+    forehead = np.zeros(len(vertices), bool)
+    forehead[skin[forehead_skin]] = True
+    chin_level = float(p[p[:, 2] > eye_z - 0.04, 1].min())
+    return ScalpGeometry(vertices, normals, skin, scalp, forehead, eye_level, eye_z - 0.085, chin_level)
+
+
+class HairVolume:
+    """Occupancy evidence on a voxel grid around one fitted head; views are added one at a time."""
+
+    def __init__(self, geometry: ScalpGeometry, voxel: float = VOXEL) -> None:
+        self.geometry = geometry
+        self.voxel = voxel
+        skin = geometry.vertices[geometry.skin]
+        low = np.array([skin[:, 0].min() - SHELL_CRANIUM, skin[:, 1].max() - HANG_BELOW,
+                        skin[:, 2].min() - SHELL_CRANIUM])
+        high = np.array([skin[:, 0].max() + SHELL_CRANIUM, skin[:, 1].max() + SHELL_CRANIUM,
+                         skin[:, 2].max() + 0.01])
+        # Symmetric in x about the head's midplane (x = 0), so mirroring maps voxels onto voxels.
+        half = max(abs(low[0]), abs(high[0]))
+        low[0], high[0] = -half, half
+        self.shape = tuple(int(np.ceil((high[k] - low[k]) / voxel)) for k in range(3))
+        axes = [low[k] + (np.arange(self.shape[k]) + 0.5) * voxel for k in range(3)]
+        self.origin = low
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+        self.shell, self.distance, self.nearest = self._shell(grid)
+        self.centres = grid[self.shell]  # only shell voxels are tracked
+        self.seen = np.zeros(len(self.centres), np.int32)
+        self.agree = np.zeros(len(self.centres), np.int32)
+        self.views = 0
+
+    def _shell(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = self.geometry
+        tree = cKDTree(g.vertices[g.skin])
+        distance, index = tree.query(grid, k=1)
+        nearest = g.skin[index]
+        offset = grid - g.vertices[nearest]
+        outside = np.einsum("ij,ij->i", offset, g.normals[nearest]) > 0.002
+        is_scalp = np.zeros(len(g.vertices), bool)
+        is_scalp[g.scalp] = True
+        reach = np.where(g.forehead[nearest], SHELL_FOREHEAD, SHELL_CRANIUM)
+        near_scalp = is_scalp[nearest] & (distance <= reach)
+        # Hanging hair: below the cranium, behind the ears' front, off the neck, within a shoulder's width.
+        hanging = (grid[:, 1] < g.eye_level) & (grid[:, 2] < g.front + 0.03) & (distance > 0.004) \
+            & (np.hypot(grid[:, 0], grid[:, 2] - g.front + 0.05) < 0.2)
+        shell = outside & (near_scalp | hanging)
+        return shell, distance[shell], nearest[shell]
+
+    def add_view(self, region: HairRegion, camera: Camera, head_vertices: np.ndarray, triangles: np.ndarray) -> None:
+        """Carve with one keyframe: ``camera`` maps the head frame to the keyframe's pixels (of the image the region
+        was cut from); ``head_vertices`` are the fitted head of that keyframe (its expression), for occlusion."""
+        if region.bald:
+            self.views += 1
+            self.seen += 1  # a bald view sees everything around the head and finds no hair there
+            return
+        h, w = region.hair.shape
+        k = camera.K.clone()
+        k[..., :2, :] = k[..., :2, :] * region.scale
+        small = Camera(k, camera.R, camera.t, w, h)
+        with torch.no_grad():
+            screen = small.project(torch.from_numpy(head_vertices).float()[None])
+            fragments = rasterize(screen, torch.from_numpy(triangles.astype(np.int64)), h, w)
+            depth = fragments.depth[0].numpy()
+            covered = fragments.mask[0].numpy()
+            voxels = small.project(torch.from_numpy(self.centres).float()[None])[0].numpy()
+        col, row = np.floor(voxels[:, 0]).astype(np.int64), np.floor(voxels[:, 1]).astype(np.int64)
+        inside = (col >= 0) & (col < w) & (row >= 0) & (row < h) & (voxels[:, 2] > 0)
+        c, r = np.clip(col, 0, w - 1), np.clip(row, 0, h - 1)
+        behind = inside & covered[r, c] & (voxels[:, 2] > depth[r, c] + self.voxel)
+        sees = inside & ~behind
+        import cv2
+
+        hair = cv2.dilate(region.hair.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        self.seen += sees
+        self.agree += sees & hair[r, c]
+        self.views += 1
+
+    def occupancy(self) -> np.ndarray:
+        """(N,) bool over ``centres``: hair where every view that saw the voxel agreed, completed where none saw."""
+        seen = self.seen > 0
+        full = seen & (self.agree == self.seen)
+        mirror = self._mirror_index()
+        unseen = ~seen
+        from_mirror = unseen & (mirror >= 0)
+        from_mirror[from_mirror] &= seen[mirror[from_mirror]]
+        occupied = full.copy()
+        occupied[from_mirror] = full[mirror[from_mirror]]
+        rest = unseen & ~from_mirror
+        if occupied.any() and rest.any():
+            occupied[rest] = self._fall(occupied & seen, rest)
+        return occupied
+
+    def seen_fraction(self) -> float:
+        """Share of the shell's voxels that at least one keyframe saw directly (the rest is completed)."""
+        return float((self.seen > 0).mean()) if len(self.seen) else 0.0
+
+    def _grid_index(self, points: np.ndarray) -> np.ndarray:
+        ijk = np.floor((points - self.origin) / self.voxel).astype(np.int64)
+        return np.ravel_multi_index(tuple(np.clip(ijk, 0, np.array(self.shape) - 1).T), self.shape)
+
+    def _mirror_index(self) -> np.ndarray:
+        lookup = np.full(int(np.prod(self.shape)), -1, np.int64)
+        lookup[self._grid_index(self.centres)] = np.arange(len(self.centres))
+        mirrored = self.centres * np.array([-1.0, 1.0, 1.0])
+        return lookup[self._grid_index(mirrored)]
+
+    def _fall(self, occupied_seen: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        """Unseen voxels at each height: hair where no farther off the head than the seen hair at that height."""
+        y = self.centres[:, 1]
+        slab = np.floor((y - self.origin[1]) / (2 * self.voxel)).astype(np.int64)
+        reach = np.full(slab.max() + 2, -1.0)
+        np.maximum.at(reach, slab[occupied_seen], self.distance[occupied_seen])
+        lowest = y[occupied_seen].min()
+        # A slab with no seen hair takes the reach of the nearest slab above it that has some (hair falls down).
+        for s in range(len(reach) - 2, -1, -1):
+            if reach[s] < 0 and reach[s + 1] >= 0 and s * 2 * self.voxel + self.origin[1] >= lowest - self.voxel:
+                reach[s] = reach[s + 1]
+        keep = (self.distance[unseen] <= reach[slab[unseen]]) & (y[unseen] >= lowest)
+        return keep
