@@ -41,6 +41,10 @@ class Bundle:
     photographed: np.ndarray | None = None  # the skin as photographed (shading in), beside the de-lit albedo
     hair: dict[str, np.ndarray] | None = None  # hair/guides.npz arrays (HAIR_KEYS)
     hair_params: dict | None = None  # hair/hair.json
+    material_maps: dict[str, np.ndarray] = field(default_factory=dict)  # textures/{roughness,specular,normal}.png
+
+
+MATERIAL_MAPS = ("roughness", "specular", "normal")  # optional skin-material textures (texture/skin_maps.py)
 
 
 def _damaged(path: Path, what: str) -> InvertAvatarError:
@@ -113,6 +117,10 @@ def write_bundle(path: Path | str, bundle: Bundle, overwrite: bool = False) -> P
         files["textures/neural_baked.png"] = _png_bytes(bundle.neural_baked)
     if bundle.photographed is not None:
         files["textures/photographed.png"] = _png_bytes(bundle.photographed)
+    for name, image in bundle.material_maps.items():
+        if name not in MATERIAL_MAPS:
+            raise ValueError(f"unknown material map {name!r}")
+        files[f"textures/{name}.png"] = _png_bytes(image)
     if bundle.tracks is not None:
         files["tracks.json"] = json.dumps(bundle.tracks).encode()
     if bundle.hair is not None:
@@ -217,4 +225,9 @@ def read_bundle(path: Path | str) -> Bundle:
     except Exception as exc:
         raise _damaged(path, str(exc)) from exc
     state = {name[len("state/"):]: content for name, content in data.items() if name.startswith("state/")}
-    return Bundle(manifest, mesh, albedo, coverage, neural, tracks, state, photographed, hair, hair_params)
+    try:
+        maps = {name: _read_png(data[f"textures/{name}.png"]) for name in MATERIAL_MAPS
+                if f"textures/{name}.png" in data}
+    except Exception as exc:
+        raise _damaged(path, str(exc)) from exc
+    return Bundle(manifest, mesh, albedo, coverage, neural, tracks, state, photographed, hair, hair_params, maps)

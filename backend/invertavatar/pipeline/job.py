@@ -25,6 +25,7 @@ from ..io.bundle import Bundle, read_bundle, write_bundle
 from ..io.frames import Frame, expand_inputs, open_source
 from ..render import Camera
 from ..texture import TextureFusion, bake_atlas, bake_photographed, frame_sharpness
+from ..texture.skin_maps import bake_material_maps
 from ..texture.skin_mask import skin_mask
 from ..track import FrameFit, Tracker, TrackerState
 from .avatar_mesh import mesh_arrays
@@ -446,6 +447,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
                                            scalp_colour=scalp_colour, iris_radius_iod=iris.radius_iod(),
                                            sclera_photographed=iris.sclera_photographed())
     photographed = bake_photographed(fusion, albedo, scalp_colour)
+    material_maps = bake_material_maps(model, albedo, coverage)  # roughness, specular, normal (texture/skin_maps.py)
     job.timed("texture", started)
     job.check_cancel()
     started = time.perf_counter()
@@ -500,6 +502,7 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     bundle = Bundle(manifest=manifest, mesh=mesh, albedo=albedo, coverage=coverage, neural_baked=neural_baked,
                     tracks=tracks, state=state, photographed=photographed,
                     hair=hair.arrays if hair is not None else None, hair_params=hair.params if hair is not None else None)
+    bundle.material_maps = material_maps
     job.check_cancel()  # last chance: after this the bundle appears whole or not at all
     path = write_bundle(spec.output, bundle, overwrite=spec.overwrite or spec.output == spec.refine)
     job.timed("bundle", started)
