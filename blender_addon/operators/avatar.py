@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core.arkit import ARKIT_NAMES
@@ -16,6 +16,7 @@ from ..properties import set_status
 from ..scene.animation import apply_tracks
 from ..scene.avatar import build_avatar, find_avatar
 from ..scene.export import export_avatar
+from ..scene.hair import hair_objects
 
 
 def _error(op: bpy.types.Operator, context: bpy.types.Context, exc: AddonError) -> set[str]:
@@ -131,6 +132,10 @@ class INVERTAVATAR_OT_export(bpy.types.Operator, ExportHelper):
     format: EnumProperty(name="Format", items=(
         ("FBX", "FBX for Unity/Unreal", "FBX with baked shape-key and bone animation"),
         ("GLB", "glTF binary (GLB)", "glTF 2.0 binary with morph targets, skin and animation")), default="FBX")
+    hair_cards: BoolProperty(
+        name="Hair Cards", default=True,
+        description="FBX and glTF cannot hold hair curves: export the avatar's hair as card meshes instead (one "
+                    "textured ribbon per guide curve, skinned to the rig). Ignored when the avatar has no hair")
     filter_glob: StringProperty(default="*.fbx;*.glb", options={"HIDDEN"})
 
     @classmethod
@@ -139,13 +144,22 @@ class INVERTAVATAR_OT_export(bpy.types.Operator, ExportHelper):
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         self.filename_ext = ".fbx" if self.format == "FBX" else ".glb"
+        self.hair_cards = bool(hair_objects(find_avatar(context.active_object)[0]))
         return ExportHelper.invoke(self, context, event)
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.prop(self, "format")
+        row = layout.row()
+        row.enabled = bool(hair_objects(find_avatar(context.active_object)[0]))
+        row.prop(self, "hair_cards")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         head, rig = find_avatar(context.active_object)
         objects = [o for o in (head, rig) if o is not None]
         try:
-            written = export_avatar(context, objects, bpy.path.abspath(self.filepath), self.format)
+            written = export_avatar(context, objects, bpy.path.abspath(self.filepath), self.format,
+                                    hair_cards=self.hair_cards)
         except (RuntimeError, OSError) as exc:
             return _error(self, context, AddonError("export_failed", f"Export failed: {exc}",
                                                     "Check the folder is writable."))

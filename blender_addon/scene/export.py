@@ -1,10 +1,16 @@
-"""Export presets that keep shape keys and their animation (settings from the conventions checklist)."""
+"""Export presets that keep shape keys and their animation (settings from the conventions checklist).
+
+Hair curves do not export (neither FBX nor glTF has them); with ``hair_cards`` the export carries hair cards made
+for the occasion (``hair_cards.py``) and removes them afterwards.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import bpy
+
+from .hair_cards import build_hair_cards
 
 # Without bake_anim_use_all_actions=False and bake_anim_use_nla_strips=False the FBX exporter writes no
 # shape-key animation; use_mesh_modifiers and glTF's export_apply would drop the shape keys themselves.
@@ -32,15 +38,34 @@ def _select_only(context: bpy.types.Context, objects: list[bpy.types.Object]) ->
     context.view_layer.objects.active = objects[0]
 
 
+def _remove(created: list) -> None:
+    stores = {bpy.types.Object: bpy.data.objects, bpy.types.Mesh: bpy.data.meshes,
+              bpy.types.Material: bpy.data.materials, bpy.types.Image: bpy.data.images}
+    for block in reversed(created):
+        try:
+            next(store for kind, store in stores.items() if isinstance(block, kind)).remove(block)
+        except (ReferenceError, StopIteration):
+            pass
+
+
 def export_avatar(context: bpy.types.Context, objects: list[bpy.types.Object], path: str | Path,
-                  fmt: str) -> Path:
-    """Write the given avatar objects (head and rig) as ``FBX`` or ``GLB``; returns the file written."""
+                  fmt: str, hair_cards: bool = True) -> Path:
+    """Write the given avatar objects (head and rig) as ``FBX`` or ``GLB``; returns the file written.
+
+    ``hair_cards``: the head's hair goes along as card meshes skinned to the rig (when the head has hair).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = [o for o in context.view_layer.objects if o.select_get()]
     previous_active = context.view_layer.objects.active
-    _select_only(context, objects)
+    created: list = []
     try:
+        if hair_cards:
+            head = next((o for o in objects if o.invertavatar.role == "HEAD"), None)
+            rig = next((o for o in objects if o.invertavatar.role == "RIG"), None)
+            if head is not None:
+                objects = [*objects, *build_hair_cards(head, rig, created)]
+        _select_only(context, objects)
         if fmt == "FBX":
             bpy.ops.export_scene.fbx(filepath=str(path.with_suffix(".fbx")), **FBX_GAME_ENGINE)
             return path.with_suffix(".fbx")
@@ -49,6 +74,7 @@ def export_avatar(context: bpy.types.Context, objects: list[bpy.types.Object], p
             return path.with_suffix(".glb")
         raise ValueError(f"unknown export format {fmt!r}")
     finally:
+        _remove(created)
         for obj in context.view_layer.objects:
             obj.select_set(obj in previous)
         context.view_layer.objects.active = previous_active
