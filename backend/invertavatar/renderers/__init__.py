@@ -74,7 +74,7 @@ def arkit_vector(bundle: Any, arkit: Any) -> np.ndarray:
 def render(bundle: Any, renderer: str | None = None, arkit: Any = None, rotation: Any = (1.0, 0.0, 0.0, 0.0),
            translation: Any = (0.0, 0.0, 0.0), gaze: Mapping[str, Any] | None = None, camera: Camera | None = None,
            size: tuple[int, int] = (512, 512), *, background: Any = None, neural_resolution: int | None = None,
-           super_resolution: bool = True, seed: int = 0) -> Rendered:
+           super_resolution: bool = True, seed: int = 0, hair: bool = True) -> Rendered:
     """Render an avatar bundle (``io.bundle.read_bundle``) with either renderer.
 
     ``arkit`` weights (by name or in bundle order), ``rotation`` a quaternion [w, x, y, z] and ``translation``
@@ -82,7 +82,9 @@ def render(bundle: Any, renderer: str | None = None, arkit: Any = None, rotation
     ``camera`` in the avatar's frame (backend axes, OpenCV convention; default: a frontal portrait camera of
     ``size`` (width, height)). ``background`` (RGB 0..255) applies to ``albedo``; the neural renderer draws the
     background the prior learned. ``neural_resolution`` lowers the neural renderer's ray count and
-    ``super_resolution=False`` shows its raw volume render (the viewport's cheap modes).
+    ``super_resolution=False`` shows its raw volume render (the viewport's cheap modes). ``hair`` draws the bundle's
+    hair guides as strands (``render.hair``) in the ``albedo`` renderer; the neural renderer's volume already holds
+    the hair the photos showed, so it ignores the flag.
     """
     name = choose_renderer(bundle, renderer)
     if camera is None:
@@ -92,7 +94,7 @@ def render(bundle: Any, renderer: str | None = None, arkit: Any = None, rotation
         from ..render.avatar import render_avatar
 
         image = render_avatar(bundle, weights, np.asarray(rotation, np.float64), np.asarray(translation, np.float64),
-                              camera, background, gaze=dict(gaze) if gaze else None)
+                              camera, background, gaze=dict(gaze) if gaze else None, hair=hair)
         return Rendered(image, name)
     from .neural import render_neural
 
