@@ -1,10 +1,30 @@
-"""Material with the albedo texture; the coverage map is loaded as a second, unconnected image node."""
+"""The skin material: a Principled BSDF an artist would build for skin, from the bundle's textures.
+
+* Base colour: the de-lit albedo (at a physical level: the backend bounds it by measured skin reflectance).
+* Subsurface scattering: Random Walk (Skin), per-channel radii from the diffuse mean free paths Jensen et al. (2001,
+  "A Practical Model for Subsurface Light Transport", table of measured materials: skin1 3.67 / 1.37 / 0.68 mm for
+  R / G / B) — the ratios Blender's own default radius (1.0, 0.2, 0.1) approximates — with skin's IOR 1.4 and a
+  forward-scattering phase function (anisotropy 0.8, the dermis' g in Jacques' 2013 review of tissue optics).
+* Roughness and Specular IOR Level from ``textures/roughness.png`` / ``specular.png`` (an oilier T-zone), and the
+  fine detail of ``textures/normal.png`` through a tangent-space Normal Map node, when the bundle has them.
+
+The images are linked straight into the BSDF's inputs, the form Blender's glTF and FBX exporters recognise: glTF
+gets the base colour, a metallicRoughness texture, the normal texture, KHR_materials_specular and
+KHR_materials_ior; FBX gets the diffuse, roughness (as shininess), specular and normal-map textures (it has no
+subsurface). The coverage map and the other references are loaded as unconnected image nodes.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import bpy
+
+SKIN_MEAN_FREE_PATH_MM = (3.67, 1.37, 0.68)  # Jensen et al. 2001, skin1, R/G/B
+SKIN_IOR = 1.4
+SKIN_ANISOTROPY = 0.8
+DEFAULT_ROUGHNESS = 0.5  # without a roughness map
+DETAIL_STRENGTH = 1.0  # Normal Map strength: the map itself is scaled to the photographed detail
 
 
 def _load_image(path: Path, name: str, non_color: bool) -> bpy.types.Image:
@@ -17,29 +37,65 @@ def _load_image(path: Path, name: str, non_color: bool) -> bpy.types.Image:
     return image
 
 
+def _image_node(nodes, label: str, image: bpy.types.Image, location: tuple[float, float]):
+    node = nodes.new("ShaderNodeTexImage")
+    node.name = node.label = label
+    node.image = image
+    node.location = location
+    return node
+
+
+def _skin_shading(bsdf) -> None:
+    """Subsurface scattering and specular settings of skin (see the module docstring for the sources)."""
+    longest = max(SKIN_MEAN_FREE_PATH_MM)
+    bsdf.subsurface_method = "RANDOM_WALK_SKIN"
+    bsdf.inputs["Subsurface Weight"].default_value = 1.0
+    bsdf.inputs["Subsurface Radius"].default_value = [c / longest for c in SKIN_MEAN_FREE_PATH_MM]
+    bsdf.inputs["Subsurface Scale"].default_value = longest / 1000.0  # metres: the scene is in metres
+    bsdf.inputs["Subsurface IOR"].default_value = SKIN_IOR
+    bsdf.inputs["Subsurface Anisotropy"].default_value = SKIN_ANISOTROPY
+    bsdf.inputs["IOR"].default_value = SKIN_IOR
+    bsdf.inputs["Roughness"].default_value = DEFAULT_ROUGHNESS
+    bsdf.inputs["Specular IOR Level"].default_value = 0.5
+
+
 def build_material(name: str, textures: dict[str, Path]) -> bpy.types.Material:
-    """A node material: albedo → Principled BSDF base colour; coverage (and neural bake) as extra image nodes."""
+    """The skin node material (module docstring); ``textures`` maps a bundle texture's stem to its file."""
     material = bpy.data.materials.new(name)
     material.use_nodes = True
     nodes, links = material.node_tree.nodes, material.node_tree.links
     bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
-    bsdf.inputs["Roughness"].default_value = 0.6
-    albedo = nodes.new("ShaderNodeTexImage")
-    albedo.name = albedo.label = "Albedo"
-    albedo.image = _load_image(textures["albedo"], f"{name}_albedo", non_color=False)
-    albedo.location = (-400, 300)
+    _skin_shading(bsdf)
+    albedo = _image_node(nodes, "Albedo", _load_image(textures["albedo"], f"{name}_albedo", non_color=False),
+                         (-400, 300))
     links.new(albedo.outputs["Color"], bsdf.inputs["Base Color"])
     nodes.active = albedo
+    if "roughness" in textures:
+        node = _image_node(nodes, "Roughness", _load_image(textures["roughness"], f"{name}_roughness", True),
+                           (-700, 100))
+        links.new(node.outputs["Color"], bsdf.inputs["Roughness"])
+    if "specular" in textures:
+        node = _image_node(nodes, "Specular", _load_image(textures["specular"], f"{name}_specular", True),
+                           (-700, -150))
+        links.new(node.outputs["Color"], bsdf.inputs["Specular IOR Level"])
+    if "normal" in textures:
+        node = _image_node(nodes, "Detail normal", _load_image(textures["normal"], f"{name}_normal", True),
+                           (-700, -400))
+        normal_map = nodes.new("ShaderNodeNormalMap")
+        normal_map.name = normal_map.label = "Detail normal map"
+        normal_map.space = "TANGENT"
+        normal_map.inputs["Strength"].default_value = DETAIL_STRENGTH
+        normal_map.location = (-400, -400)
+        links.new(node.outputs["Color"], normal_map.inputs["Color"])
+        links.new(normal_map.outputs["Normal"], bsdf.inputs["Normal"])
     # The as-photographed texture (shading baked in) is kept for reference; Base Color takes the de-lit albedo so
     # the head is lit by Blender's lights, not the photo's.
     extra = (("coverage", "Coverage", True), ("neural_baked", "Neural bake", False),
              ("photographed", "As photographed", False))
     for row, (key, label, non_color) in enumerate(extra):
         if key in textures:
-            node = nodes.new("ShaderNodeTexImage")
-            node.name = node.label = label
-            node.image = _load_image(textures[key], f"{name}_{key}", non_color=non_color)
-            node.location = (-400, -row * 300)
+            _image_node(nodes, label, _load_image(textures[key], f"{name}_{key}", non_color=non_color),
+                        (-1000, 300 - row * 300))
     return material
 
 
