@@ -139,7 +139,7 @@ def strand_texture(width: int = 256, height: int = 512, strands: int = 48, root_
     lengths = rng.uniform(0.75, 1.0, strands)
     # A strand wanders sideways a little along its length (not a ruled grid of lines).
     sway = 0.25 / strands * np.sin(rng.uniform(2, 6, strands)[:, None] * v[None, :] + rng.uniform(0, 6.3, strands)[:, None])
-    half_width = 0.7 / width + 0.3 / strands * rng.uniform(0.3, 0.6, strands)
+    half_width = 0.7 / width + 0.45 / strands * rng.uniform(0.5, 0.9, strands)  # neighbours nearly touch
     alpha = np.zeros((height, width))
     shade = np.ones((height, width))
     for s in range(strands):

@@ -17,7 +17,7 @@ from mathutils import kdtree
 from ..core.hair_cards import melanin_to_rgb, ribbons, root_spacing, strand_texture
 from .hair import ROOT_NORMAL, hair_objects
 
-CARD_WIDTH_PER_SPACING = 1.6  # neighbouring cards overlap a little, so the scalp does not show through the gaps
+CARD_WIDTH_PER_SPACING = 2.2  # neighbouring cards overlap, so the scalp shows through neither card nor gap
 MIN_CARD_WIDTH = 0.004  # metres
 
 
@@ -49,7 +49,7 @@ def _card_colours(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _strand_image(name: str, root_rgb: np.ndarray, tip_rgb: np.ndarray) -> bpy.types.Image:
-    pixels = strand_texture(256, 512, strands=40, root_rgb=root_rgb, tip_rgb=tip_rgb)
+    pixels = strand_texture(256, 512, strands=64, root_rgb=root_rgb, tip_rgb=tip_rgb)
     image = bpy.data.images.new(name, 256, 512, alpha=True)
     image.alpha_mode = "STRAIGHT"
     image.pixels.foreach_set(pixels.ravel())  # row 0 is the bottom in Blender, as it is v = 0 (the root) here

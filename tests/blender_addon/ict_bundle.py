@@ -181,13 +181,16 @@ def synthetic_hair(mesh: dict, scalp_guides: int = 160, beard_guides: int = 60, 
             (0, scalp, scalp_guides, 14, 0.011, np.array([0.0, -1.0, -0.45])),
             (1, beard, beard_guides, 5, 0.004, np.array([0.0, -1.0, 0.3]))):
         chosen = rng.choice(np.flatnonzero(mask), size=count, replace=False)
-        gravity = gravity / np.linalg.norm(gravity)
         for f in chosen:
+            pull = gravity.copy()
+            if group == 0:  # hair from the front of the scalp is combed back, not down over the face
+                pull = pull + np.array([0.0, 0.9, -1.6]) * np.clip(centroid[f, 2] / 0.08, 0.0, 1.0)
+            pull = pull / np.linalg.norm(pull)
             p, d = centroid[f].astype(np.float64), normal[f].astype(np.float64)
             strand = [p.copy()]
             for i in range(1, points):
                 bend = min(1.0, i / 3.0)
-                d = (1 - bend) * normal[f] + bend * gravity + 0.15 * rng.normal(size=3)
+                d = (1 - bend) * normal[f] + bend * pull + 0.15 * rng.normal(size=3)
                 p = p + step * d / np.linalg.norm(d)
                 if group == 0:  # slide over the skull instead of through it
                     q = (p - centre) / radii

@@ -180,6 +180,6 @@ def test_strand_texture_has_strands_and_gaps():
     root_row = alpha[2]
     # Opaque strands with see-through gaps between them: several separate runs of coverage across the root row.
     runs = np.count_nonzero(np.diff((root_row > 0.5).astype(int)) == 1)
-    assert runs >= 5 and (root_row == 0).mean() > 0.3
+    assert runs >= 5 and (root_row == 0).mean() > 0.1
     assert alpha[-1].mean() < alpha[2].mean()  # strands end before the tip at different lengths
     assert image[2, :, 0][root_row > 0.5].mean() < image[-20, :, 0][alpha[-20] > 0.2].mean()  # lighter tips
