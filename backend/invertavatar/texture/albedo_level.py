@@ -9,9 +9,11 @@ of light and albedo is all a photo shows, so the split needs outside knowledge. 
   bounds, not a pull towards an average: a face inside it keeps its level, a dark face is never lightened because
   it is dark.
 * **What the photo says about its exposure**: the white of the eye (measured in the photo by pipeline/iris.py) has
-  a known albedo range; seen at level ``m`` the exposure is at least ``m / SCLERA_ALBEDO[1]`` (the lids only ever
-  shade it), which caps the face's albedo, and at most ``m / (SCLERA_ALBEDO[0] × LID_SHADE_MIN)``, which lifts an
-  under-exposed face — unless the skin itself clips (`FusionExposure`), which proves the photo is not under-exposed.
+  a known albedo range; seen at level ``m`` the exposure is at least ``m / SCLERA_ALBEDO[1]`` (the lids, lashes
+  and glasses only ever take light away from it), which caps the face's albedo. The converse — a dim sclera lifting
+  the face — is not used: on the devset, eyes in the shade of glasses or lids, or a few pixels wide, lifted faces
+  of medium skin to the top of the skin range. A face darker than any skin is lifted to the range's edge only.
+  How much of the skin the photos clipped (`FusionExposure`) is recorded beside it.
 
 Everything is in linear sRGB (the atlas PNG is sRGB-encoded, as Blender reads it). The result is one gain per
 channel: a scalar exposure, then per channel only as much change as brings that channel into the skin range
@@ -28,9 +30,8 @@ import numpy as np
 # the measured range (docs/how-it-works.md, *Albedo level*, for the numbers and where they come from).
 SKIN_LAB = {"L": (22.0, 75.0), "a": (6.0, 26.0), "b": (8.0, 26.0)}
 SCLERA_ALBEDO = (0.60, 0.83)  # linear: sRGB 0.80–0.92, pipeline/iris.py's SCLERA_BRIGHTNESS
-LID_SHADE_MIN = 0.5  # the lids and lashes take at most half of the light the white of the eye would get
 CLIP_LEVEL = 250 / 255  # an encoded channel at or above this is clipped
-CLIPPED_OVEREXPOSED = 0.01  # this share of the skin's weight clipped: the photo is not under-exposed
+INSIDE = 0.02  # a channel moved into the range lands this share inside its edge (resampling must not push it out)
 MIN_REFERENCE = 0.02  # a sclera darker than this (linear) is not measured well enough to say anything
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # linear sRGB → relative luminance Y
 
@@ -60,6 +61,15 @@ def lab_to_linear(lab: np.ndarray) -> np.ndarray:
     to_rgb = np.array([[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560],
                        [0.0556434, -0.2040259, 1.0572252]])
     return xyz @ to_rgb.T
+
+
+def linear_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """Linear sRGB (..., 3) → CIE L*a*b* (D65 white)."""
+    to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
+                       [0.0193339, 0.1191920, 0.9503041]])
+    xyz = np.asarray(rgb, np.float64) @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(np.maximum(xyz, 0.0)), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
 
 def skin_range() -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
@@ -137,8 +147,10 @@ def choose_level(measured: np.ndarray, sclera: np.ndarray | None = None, clipped
     """The gain that puts a face of mean linear colour ``measured`` (3,) at a physical level.
 
     ``sclera`` is the white of the eye as photographed (encoded RGB, 0..1), ``clipped_share`` the share of skin the
-    photos clipped. The exposure scale starts at 1 (the photo's own level), is bounded by the sclera's evidence,
-    then by the skin's luminance range; each channel is then bounded by the skin's range of that channel.
+    photos clipped (recorded). The exposure scale starts at 1 (the photo's own level), is capped by the sclera's
+    evidence, then bounded by the skin's luminance range; its chroma (a*, b*) is then bounded by the skin's (a
+    desaturated or colour-cast photo gets the nearest skin chroma), and each channel by the skin's range of that
+    channel. A bound that moves the face puts it `INSIDE` its edge.
     """
     measured = np.asarray(measured, np.float64)
     lo, hi, (y_lo, y_hi) = skin_range()
@@ -150,16 +162,21 @@ def choose_level(measured: np.ndarray, sclera: np.ndarray | None = None, clipped
         evidence["sclera_linear"] = round(reference, 4)
         if reference > MIN_REFERENCE:
             highest = SCLERA_ALBEDO[1] / reference  # the exposure is at least what makes the sclera this bright
-            lowest = SCLERA_ALBEDO[0] * LID_SHADE_MIN / reference
-            if clipped_share >= CLIPPED_OVEREXPOSED:
-                lowest = 0.0  # clipped skin: the photo is not under-exposed, a dark sclera is shade
-            scale = float(np.clip(scale, min(lowest, highest), highest))
-            evidence["method"] = "skin-range+sclera"
-            evidence["sclera_scale_bounds"] = [round(lowest, 4), round(highest, 4)]
-    if luminance > 1e-6:
-        scale = float(np.clip(scale, y_lo / luminance, y_hi / luminance))
+            if highest < scale:
+                evidence["method"] = "skin-range+sclera"
+            scale = min(scale, highest)
+            evidence["sclera_scale_cap"] = round(highest, 4)
+    if luminance > 1e-6 and not y_lo <= luminance * scale <= y_hi:
+        scale = float(np.clip(scale, y_lo * (1 + INSIDE) / luminance, y_hi * (1 - INSIDE) / luminance))
     scaled = measured * scale
-    gain = scale * np.clip(scaled, lo, hi) / np.maximum(scaled, 1e-9)
+    lab = linear_to_lab(scaled)
+    chroma = np.array([lab[0], *(np.clip(lab[1 + i], *SKIN_LAB[k]) for i, k in enumerate("ab"))])
+    if not np.allclose(chroma, lab):
+        evidence["chroma_bounded"] = [round(float(v), 2) for v in lab[1:]]
+        scaled = np.maximum(lab_to_linear(chroma), 1e-6)
+    outside = (scaled < lo) | (scaled > hi)
+    target = np.clip(scaled, lo * (1 + INSIDE), hi * (1 - INSIDE))
+    gain = np.where(outside, target, scaled) / np.maximum(measured, 1e-9)
     return AlbedoLevel(gain, scale, measured, evidence)
 
 

@@ -97,14 +97,13 @@ def test_bounds_not_a_pull():
         assert choose_level(face).gain == pytest.approx(np.ones(3))
     # Brighter than skin can be: down to the range's edge, not to its middle.
     bright = choose_level(np.array([0.96, 0.70, 0.62]))
-    assert bright.result @ LUMINANCE == pytest.approx(y_high, rel=0.02)
+    assert bright.result @ LUMINANCE == pytest.approx(y_high * 0.98, rel=0.005)  # just inside the edge
     assert (bright.result <= high + 1e-6).all()
     # Darker than any skin: up to the lowest skin level only.
     dark = choose_level(np.array([0.02, 0.012, 0.008]))
     assert dark.result @ LUMINANCE == pytest.approx(y_low, rel=0.05)
-    # A clipped sclera caps the level; a dim sclera lifts a dim face unless the skin clips.
+    # A clipped sclera caps the level; a dim one (shade, glasses, a few pixels) never lifts a face.
     face = np.array([0.30, 0.18, 0.13])
     assert choose_level(face, sclera=np.array([1.0, 1.0, 1.0])).exposure_scale == pytest.approx(0.83, abs=0.01)
-    dim = np.array([0.25, 0.25, 0.25])  # linear 0.05: far darker than any white of the eye in shade
-    assert choose_level(face * 0.2, sclera=dim).exposure_scale > 2.0
-    assert choose_level(face * 0.2, sclera=dim, clipped_share=0.05).exposure_scale == pytest.approx(1.0)
+    dim = np.array([0.25, 0.25, 0.25])  # linear 0.05
+    assert choose_level(face * 0.3, sclera=dim).gain == pytest.approx(np.ones(3))
