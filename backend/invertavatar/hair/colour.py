@@ -76,16 +76,19 @@ def fit_melanin(albedo: np.ndarray, radial_roughness: float = RADIAL_ROUGHNESS) 
 
 
 def hair_albedo(pixels_srgb: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """The de-lit hair albedo (3,) linear from sRGB hair pixels (N, 3): the median colour of the middle of the
-    lightness range (dropping highlights and the darkest gaps between strands), times the keyframe's de-lighting
-    ``gain`` (3,) linear (the skin's albedo over its photographed colour)."""
+    """The de-lit hair albedo (3,) linear from sRGB hair pixels (N, 3), times the keyframe's de-lighting ``gain``
+    (3,) linear (the skin's albedo over its photographed colour).
+
+    The colour is the median of the pixels between the 15th and the 60th lightness percentile: above that lie the
+    sheen and highlights (the shader's specular lobes make those itself), below it the gaps between strands.
+    """
     linear = srgb_to_linear(np.clip(pixels_srgb, 0.0, 1.0))
     lightness = linear @ np.array([0.2126, 0.7152, 0.0722])
-    low, high = np.percentile(lightness, [20, 85])
-    middle = linear[(lightness >= low) & (lightness <= high)]
-    if len(middle) < 10:
-        middle = linear
-    return np.clip(np.median(middle, axis=0) * gain, 0.0, 1.0)
+    low, high = np.percentile(lightness, [15, 60])
+    body = linear[(lightness >= low) & (lightness <= high)]
+    if len(body) < 10:
+        body = linear
+    return np.clip(np.median(body, axis=0) * gain, 0.0, 1.0)
 
 
 def hair_parameters(albedo: np.ndarray, tip_albedo: np.ndarray | None, curly: float = 0.0) -> dict:

@@ -27,6 +27,9 @@ SHELL_CRANIUM = 0.07  # how far hair may stand off the cranium (a big curly head
 SHELL_FOREHEAD = 0.02  # a fringe lies close to the forehead
 HANG_BELOW = 0.5  # metres below the top of the head the grid reaches (hair to the shoulder blades)
 SKIN_MATERIALS = ("M_Face", "M_BackHead")
+# Within this of the scalp, a keyframe that looks along the surface (the temples in a frontal photo) cannot tell a
+# thin layer of hair from skin at the silhouette's edge: it does not count as having seen the voxel.
+GRAZING_REACH, GRAZING_COS = 0.015, 0.3
 
 
 @dataclass
@@ -136,7 +139,12 @@ class HairVolume:
         inside = (col >= 0) & (col < w) & (row >= 0) & (row < h) & (voxels[:, 2] > 0)
         c, r = np.clip(col, 0, w - 1), np.clip(row, 0, h - 1)
         behind = inside & covered[r, c] & (voxels[:, 2] > depth[r, c] + self.voxel)
-        sees = inside & ~behind
+        rotation = camera.R.numpy().reshape(3, 3)
+        ray = self.centres @ rotation.T + camera.t.numpy().reshape(3)
+        ray /= np.maximum(np.linalg.norm(ray, axis=1, keepdims=True), 1e-9)
+        facing = -np.einsum("ij,ij->i", self.geometry.normals[self.nearest] @ rotation.T, ray)
+        grazing = (self.distance < GRAZING_REACH) & (facing < GRAZING_COS)
+        sees = inside & ~behind & ~grazing
         import cv2
 
         hair = cv2.dilate(region.hair.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0

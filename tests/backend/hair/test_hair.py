@@ -153,9 +153,10 @@ def test_dyed_hair_goes_into_the_tint():
 
 def test_hair_albedo_is_the_de_lit_middle_of_the_pixels():
     rng = np.random.default_rng(1)
-    srgb = np.clip(rng.normal([0.3, 0.2, 0.15], 0.02, (500, 3)), 0, 1)
-    highlights = np.full((60, 3), 0.95)
-    albedo = hair_albedo(np.concatenate([srgb, highlights]), np.array([0.5, 0.5, 0.5]))
+    srgb = np.clip(rng.normal([0.3, 0.2, 0.15], 0.01, (500, 3)), 0, 1)
+    highlights = np.full((200, 3), 0.95)  # sheen: lighter than the body, left to the shader
+    gaps = np.full((40, 3), 0.02)
+    albedo = hair_albedo(np.concatenate([srgb, highlights, gaps]), np.array([0.5, 0.5, 0.5]))
     from invertavatar.texture.albedo_level import srgb_to_linear
 
     assert np.allclose(albedo, 0.5 * srgb_to_linear(np.array([0.3, 0.2, 0.15])), rtol=0.15)
