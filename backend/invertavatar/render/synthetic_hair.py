@@ -2,8 +2,8 @@
 benchmark and pictures where no reconstructed hair exists.
 
 Scalp guides root on the cranium above a hairline (high on the forehead, above the ears, low at the nape), leave the
-skin along its normal and are combed back and down, kept just outside an ellipsoid around the cranium so they hug
-the head; beard guides (optional) root under the mouth and on the chin and grow a centimetre or two outwards and
+skin steeply, leaning the way they are combed (back and down), and are kept a few millimetres off the skin (each
+guide its own layer, so the groom has some volume) so they hug the head; beard guides (optional) root under the mouth and on the chin and grow a centimetre or two outwards and
 down. Everything is in the mesh's neutral frame (+Y up, face towards +Z), metres.
 """
 
@@ -56,13 +56,15 @@ def synthetic_groom(mesh: Mapping[str, np.ndarray], guides: int = 300, length: f
         ok = ids >= 0
         owner[ids[ok]] = head_faces[ok]
 
-    cranium = vertices[on_head & (vertices[:, 1] > 0.03)]
-    centre = (cranium.min(0) + cranium.max(0)) / 2.0
-    radii = (cranium.max(0) - cranium.min(0)) / 2.0
+    from scipy.spatial import cKDTree
+
+    skin = np.nonzero(on_head)[0]
+    surface = (cKDTree(vertices[skin]), vertices[skin], normals[skin])
 
     scalp = np.nonzero(on_head & (vertices[:, 1] > _hairline(vertices[:, 2])) & (normals[:, 1] > -0.3))[0]
     roots = rng.choice(scalp, size=min(guides, len(scalp)), replace=False)
-    curves = [_grow(vertices[r], normals[r], COMB, length, points, centre, radii) for r in roots]
+    layers = rng.uniform(0.003, 0.012, len(roots))
+    curves = [_grow(vertices[r], normals[r], COMB, length, points, surface, layer) for r, layer in zip(roots, layers)]
     group = [0] * len(roots)
     beard_roots = np.zeros(0, np.int64)
     if beard:
@@ -70,8 +72,7 @@ def synthetic_groom(mesh: Mapping[str, np.ndarray], guides: int = 300, length: f
                           & (normals[:, 2] > 0.3))[0]
         beard_roots = rng.choice(chin, size=min(max(guides // 5, 1), len(chin)), replace=False)
         for r in beard_roots:
-            curves.append(_grow(vertices[r], normals[r], np.array([0.0, -1.0, 0.2]), 0.02, max(points // 3, 3),
-                                None, None))
+            curves.append(_grow(vertices[r], normals[r], np.array([0.0, -1.0, 0.2]), 0.02, max(points // 3, 3)))
         group += [1] * len(beard_roots)
     all_roots = np.concatenate([roots, beard_roots])
     offsets = np.concatenate([[0], np.cumsum([len(c) for c in curves])]).astype(np.int32)
@@ -91,8 +92,9 @@ def synthetic_groom(mesh: Mapping[str, np.ndarray], guides: int = 300, length: f
 
 
 def _grow(root: np.ndarray, normal: np.ndarray, comb: np.ndarray, length: float, points: int,
-          centre: np.ndarray | None, radii: np.ndarray | None) -> np.ndarray:
-    """One guide: out along the normal, turning towards ``comb``, kept outside the ellipsoid (centre, radii)·1.06."""
+          surface: tuple | None = None, layer: float = 0.0) -> np.ndarray:
+    """One guide: off the skin along its normal, turning towards ``comb``; with ``surface`` (a KD-tree of the
+    head's vertices, the vertices, their normals) every point is kept ``layer`` metres above the nearest skin."""
     step = length / (points - 1)
     # Off the skin at a steep angle, already leaning the way it is combed (a root does not stand straight up).
     direction = normal + 0.8 * comb
@@ -101,11 +103,15 @@ def _grow(root: np.ndarray, normal: np.ndarray, comb: np.ndarray, length: float,
     position = root.copy()
     for _ in range(points - 1):
         position = position + direction * step
-        if centre is not None:
-            scaled = (position - centre) / radii
-            rho = np.linalg.norm(scaled)
-            if rho < 1.06:  # hug the head instead of going through it
-                position = centre + scaled / rho * 1.06 * radii
+        if surface is not None:
+            tree, skin, skin_normals = surface
+            nearest = tree.query(position)[1]
+            height = float((position - skin[nearest]) @ skin_normals[nearest])
+            # Lift it back to its layer: hair lies on the head instead of going through it. The lift grows from
+            # the root so the first segment still leaves the skin.
+            target = layer * min(1.0, len(curve) / 3.0)
+            if height < target:
+                position = position + (target - height) * skin_normals[nearest]
         curve.append(position)
         direction = direction + 1.2 * comb
         direction /= np.linalg.norm(direction)

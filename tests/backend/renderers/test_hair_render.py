@@ -92,7 +92,7 @@ def test_hair_covers_the_scalp_in_its_colour(mesh, groom, camera):
     assert np.all(bald[band] == BG) and _hair_mask(haired[band]).sum() > 10
     # Every pixel that changed is hair coloured (nothing else is drawn).
     changed = np.any(haired != bald, axis=-1)
-    assert changed.sum() > 1000 and _hair_mask(haired)[changed].mean() > 0.99
+    assert changed.sum() > 500 and _hair_mask(haired)[changed].mean() > 0.99
 
 
 def test_the_face_is_unchanged(mesh, groom, camera, ict_model):
@@ -114,7 +114,7 @@ def test_hair_colour_follows_hair_json(mesh, groom, camera):
     dark, dark_mask = hair_pixels(tuple(0.4 * np.asarray(ROOT)))
     light, light_mask = hair_pixels((0.4, 0.3, 0.15))  # blond
     both = base_mask & dark_mask & light_mask  # the same strands in all three
-    assert both.sum() > 1000
+    assert both.sum() > 500
     assert np.all(dark[both].mean(0) < base[both].mean(0) - 10)
     assert np.all(light[both].mean(0) > base[both].mean(0) + 60)
 
@@ -125,7 +125,7 @@ def test_tip_colour_and_shading_show(mesh, groom, camera):
     lit = render(bundle, camera=camera, background=BG).image.astype(float)
     bald = render(_bundle(mesh), camera=camera, background=BG).image.astype(float)
     hair = np.any(lit != bald, axis=-1)
-    assert hair.sum() > 1000
+    assert hair.sum() > 500
     rgb = lit[hair].mean(0)
     assert rgb[0] > rgb[1] > rgb[2] and rgb.max() < 120  # brown, dark
     # Tips hang at the sides below the ears; roots and the strands near them are on the crown.
