@@ -107,7 +107,7 @@ def main() -> None:
                     "rasterizer": choose_backend(None, torch.device("cpu")),
                     "load_average_start": load_start, "load_average_end": [round(x, 2) for x in os.getloadavg()]},
         "repeats": args.repeats,
-        "settings": {"strands_per_512px": hair_module.STRANDS_PER_512, "strand_points": hair_module.STRAND_POINTS,
+        "settings": {"strands_per_512px": hair_module.STRANDS_PER_512, "strand_points_bounds": list(hair_module.STRAND_POINTS),
                      "min_width_px": hair_module.MIN_WIDTH_PX},
         "cases": cases,
     }

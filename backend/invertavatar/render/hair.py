@@ -44,8 +44,10 @@ from .textured import headlight_shading, uv_to_texture_pixels
 from .transforms import quaternion_to_matrix
 
 GROUP_NAMES = ("scalp", "beard")
-#: Points per drawn strand (guides are resampled by arc length): smooth enough for a preview's curls.
-STRAND_POINTS = 16
+#: Points per drawn strand (guides are resampled by arc length): one per ``STRAND_STEP`` of the longest guide, within
+#: these bounds — short hair needs few, long hair enough for its bends to read as curves at preview sizes.
+STRAND_POINTS = (8, 24)
+STRAND_STEP = 0.012  # metres
 #: Guides blended per interpolated strand (Blender's Interpolate Hair Curves defaults to a handful too).
 NEIGHBOURS = 4
 #: Drawn strands per 512 px of the picture's short side. With ~1.7 px ribbons this covers a head of hair without
@@ -65,7 +67,7 @@ DEFAULT_GROUP = {"melanin": 0.8, "melanin_redness": 0.3, "tint": [1.0, 1.0, 1.0]
 
 @dataclass
 class Strands:
-    """Drawable strands in the neutral head frame, all resampled to ``STRAND_POINTS`` points.
+    """Drawable strands in the neutral head frame, all resampled to the same K points (``strand_points``).
 
     ``points`` (N,K,3) metres; ``radius`` (N,K) metres; ``anchor`` (N,4) head-mesh vertices under the root with
     ``anchor_weights`` (N,4) (they sum to 1); ``root_rgb`` / ``tip_rgb`` (N,3) linear colour at the root and the tip
@@ -168,8 +170,17 @@ def linear_to_srgb(rgb: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------------------- strands
+def strand_points(points: np.ndarray, offsets: np.ndarray) -> int:
+    """How many points every drawn strand gets: the longest guide's length over ``STRAND_STEP``, bounded."""
+    steps = np.linalg.norm(np.diff(np.asarray(points, np.float64), axis=0), axis=1)
+    inside = np.ones(len(steps), bool)
+    inside[np.asarray(offsets[1:-1]) - 1] = False  # no step from one curve's tip to the next one's root
+    lengths = np.add.reduceat(np.where(inside, steps, 0.0), np.asarray(offsets[:-1])) if len(steps) else [0.0]
+    return int(np.clip(np.ceil(float(np.max(lengths)) / STRAND_STEP) + 1, *STRAND_POINTS))
+
+
 def resample_curves(points: np.ndarray, offsets: np.ndarray, radius: np.ndarray,
-                    count: int = STRAND_POINTS) -> tuple[np.ndarray, np.ndarray]:
+                    count: int) -> tuple[np.ndarray, np.ndarray]:
     """Every curve resampled to ``count`` points evenly spaced by arc length: (C,count,3) points, (C,count) radius."""
     curves = len(offsets) - 1
     out = np.empty((curves, count, 3), np.float64)
@@ -240,7 +251,8 @@ def build_strands(hair: Mapping[str, np.ndarray], mesh: Mapping[str, np.ndarray]
     vertices = np.asarray(mesh["vertices"], np.float64)
     faces = np.asarray(mesh["faces"])
     offsets = np.asarray(hair["curve_offsets"], np.int64)
-    guides, radius = resample_curves(np.asarray(hair["points"]), offsets, np.asarray(hair["radius"]))
+    points = np.asarray(hair["points"])
+    guides, radius = resample_curves(points, offsets, np.asarray(hair["radius"]), strand_points(points, offsets))
     roots = guides[:, 0]
     groups = np.asarray(hair["group"], np.int64)
     root_face = np.asarray(hair["root_face"], np.int64)

@@ -10,8 +10,8 @@ import torch
 
 from invertavatar.headmodel.arkit import ARKIT_NAMES
 from invertavatar.render import Camera
-from invertavatar.render.hair import (Strands, build_strands, highlight, melanin_colour, pose_strands,
-                                      resample_curves, root_and_tip_colour, strand_ribbons)
+from invertavatar.render.hair import (STRAND_STEP, Strands, build_strands, highlight, melanin_colour, pose_strands,
+                                      resample_curves, root_and_tip_colour, strand_points, strand_ribbons)
 from invertavatar.render.synthetic_hair import synthetic_groom, synthetic_hair_params
 
 
@@ -58,6 +58,17 @@ def test_resampling_keeps_the_ends_and_spaces_by_arc_length():
     assert np.allclose(out[0, 0], 0) and np.allclose(out[0, -1], [1, 3, 0])
     assert np.allclose(np.linalg.norm(np.diff(out[0], axis=0), axis=1), 1.0)  # length 4 in 4 equal steps
     assert np.allclose(out_radius[1], [4, 3.5, 3, 2.5, 2])
+
+
+def test_longer_hair_gets_more_points_per_strand():
+    def curves(*lengths):
+        # Roots a metre apart: the jump from one curve's tip to the next root is no strand's length.
+        points = np.concatenate([[[i, 0, 0], [i, -length, 0]] for i, length in enumerate(lengths)]).astype(np.float32)
+        return points, np.arange(0, 2 * len(lengths) + 1, 2)
+
+    assert strand_points(*curves(0.02, 0.03)) == 8  # the lower bound
+    assert strand_points(*curves(0.02, 10 * STRAND_STEP)) == 11  # the longest guide counts
+    assert strand_points(*curves(1.0)) == 24  # the upper bound
 
 
 def test_densified_strands_grow_where_the_guides_grow(head):
