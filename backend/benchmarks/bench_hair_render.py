@@ -1,7 +1,7 @@
 """What drawing a bundle's hair costs in the albedo preview (render/hair.py), on this machine.
 
     PYTHONPATH=backend python backend/benchmarks/bench_hair_render.py [--repeats 9] [--guides 100 300 600]
-                                                                       [--sizes 512]
+                                                                       [--sizes 512] [--bundle NAME.avatar ...]
 
 The ICT head (mean identity) wears the synthetic combed-back groom of ``render.synthetic_hair`` with the given guide
 counts; for each picture size the frontal and a 3/4 portrait camera render the bundle through
@@ -10,7 +10,8 @@ per case (milliseconds): ``densify`` — the first call's strand interpolation (
 pays it once), ``with_hair`` / ``without_hair`` — a render's wall-clock median and minimum and its CPU time (all of
 this process's threads) median, and ``hair_cost`` the differences (minimum wall, median CPU); also how many strands
 and ribbon triangles were drawn. The cores are shared, so the minimum wall time and the CPU time are the cost; the
-wall medians show the load. Writes docs/benchmarks/hair_render.json.
+wall medians show the load. ``--bundle`` adds reconstructed avatars with hair (read with ``io.bundle.read_bundle``)
+to the synthetic grooms. Writes docs/benchmarks/hair_render.json.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--guides", type=int, nargs="+", default=[100, 300, 600])
     parser.add_argument("--sizes", type=int, nargs="+", default=[512])
+    parser.add_argument("--bundle", type=Path, nargs="*", default=[], help="avatar bundles with hair/ to add")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if SHARED_ASSETS.is_dir():
@@ -68,6 +70,7 @@ def main() -> None:
     import torch
 
     from invertavatar.headmodel import load_head_model
+    from invertavatar.io.bundle import read_bundle
     from invertavatar.render import hair as hair_module
     from invertavatar.render.framing import portrait_camera
     from invertavatar.render.rasterize import choose_backend
@@ -76,8 +79,12 @@ def main() -> None:
     model = load_head_model("ict")
     load_start = [round(x, 2) for x in os.getloadavg()]
     cases = []
-    for guides in args.guides:
-        bundle = _bundle(model, guides)
+    subjects = [(f"synthetic groom, {g} guides", _bundle(model, g)) for g in args.guides]
+    subjects += [(path.name, read_bundle(path)) for path in args.bundle]
+    for label, bundle in subjects:
+        if bundle.hair is None:
+            print(f"{label}: no hair, skipped")
+            continue
         for size in args.sizes:
             for yaw in (0.0, 40.0):
                 camera = portrait_camera(bundle.mesh["vertices"], size, size, yaw)
@@ -91,7 +98,7 @@ def main() -> None:
                     with_hair.append(_time(lambda: render(bundle, camera=camera)))
                     without.append(_time(lambda: render(bundle, camera=camera, hair=False)))
                 n, k = strands.points.shape[:2]
-                case = {"guides": len(bundle.hair["curve_offsets"]) - 1, "size": size, "yaw": yaw,
+                case = {"subject": label, "guides": len(bundle.hair["curve_offsets"]) - 1, "size": size, "yaw": yaw,
                         "strands": n, "ribbon_triangles": n * (k - 1) * 2, "densify_ms": round(densify, 1),
                         "with_hair_ms": _summary(with_hair), "without_hair_ms": _summary(without)}
                 case["hair_cost_ms"] = {

@@ -394,37 +394,42 @@ def strand_ribbons(strands: Strands, posed: torch.Tensor, camera: Camera, *, sha
     light at the camera (the preview's headlight); without it, it is the unlit albedo.
     """
     n, k = posed.shape[:2]
-    centre = camera.center.reshape(3).to(posed.dtype)
+    device = posed.device
+
+    def per_strand(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(device)
+
+    centre = camera.center.reshape(3).to(posed)
     # Tangents: central differences inside, one-sided at the ends.
     tangent = _unit(torch.cat([posed[:, 1:2] - posed[:, :1], posed[:, 2:] - posed[:, :-2],
                                posed[:, -1:] - posed[:, -2:-1]], 1))
     to_eye = _unit(centre - posed)
     side = torch.linalg.cross(tangent, to_eye, dim=-1)
     # A strand pointing straight at the camera has no side: any direction across the view will do.
-    fallback = _unit(torch.linalg.cross(to_eye, torch.tensor([0.0, 1.0, 0.0]).expand_as(to_eye), dim=-1))
+    fallback = _unit(torch.linalg.cross(to_eye, torch.tensor([0.0, 1.0, 0.0], device=device).expand_as(to_eye), dim=-1))
     side = torch.where(side.norm(dim=-1, keepdim=True) > 1e-6, _unit(side), fallback)
-    along = torch.linspace(0.0, 1.0, k)[None, :]  # root 0 → tip 1
+    along = torch.linspace(0.0, 1.0, k, device=device)[None, :]  # root 0 → tip 1
     depth = camera.world_to_camera(posed.reshape(1, -1, 3))[0, :, 2].reshape(n, k)
     focal = float(camera.K.reshape(-1, 3, 3)[0, 0, 0])
     min_half = 0.5 * MIN_WIDTH_PX * (1.0 - (1.0 - TIP_TAPER) * along) * depth.clamp(min=1e-6) / focal
-    half = torch.maximum(torch.from_numpy(strands.radius), min_half)
+    half = torch.maximum(per_strand(strands.radius), min_half)
     offset = side * half[..., None]
     world = torch.stack([posed - offset, posed + offset], 2).reshape(-1, 3)  # (N,K,2,3): left, right per point
 
-    base = torch.from_numpy(strands.root_rgb)[:, None] * (1.0 - along[..., None]) \
-        + torch.from_numpy(strands.tip_rgb)[:, None] * along[..., None]  # (N,K,3) linear
+    base = per_strand(strands.root_rgb)[:, None] * (1.0 - along[..., None]) \
+        + per_strand(strands.tip_rgb)[:, None] * along[..., None]  # (N,K,3) linear
     if shading:
         cosine = (tangent * to_eye).sum(-1).clamp(-1.0, 1.0)
         sine = (1.0 - cosine ** 2).clamp(min=0.0).sqrt()
         # Kajiya–Kay with the light at the eye: the half vector is the view direction, so diffuse and specular are
         # both functions of the angle between the strand and the view.
         diffuse = ambient + (1.0 - ambient) * sine
-        specular = torch.from_numpy(strands.specular)[:, None] * sine ** torch.from_numpy(strands.exponent)[:, None]
+        specular = per_strand(strands.specular)[:, None] * sine ** per_strand(strands.exponent)[:, None]
         shadow = ROOT_SHADOW + (1.0 - ROOT_SHADOW) * (along / SHADOW_LENGTH).clamp(max=1.0) ** 0.5
         base = (base * diffuse[..., None] + specular[..., None]) * shadow[..., None]
     colour = linear_to_srgb(base)[:, :, None].expand(n, k, 2, 3).reshape(-1, 3)
 
-    ids = torch.arange(n * k * 2).reshape(n, k, 2)
+    ids = torch.arange(n * k * 2, device=device).reshape(n, k, 2)
     left0, right0, left1, right1 = ids[:, :-1, 0], ids[:, :-1, 1], ids[:, 1:, 0], ids[:, 1:, 1]
     triangles = torch.cat([torch.stack([left0, right0, right1], -1), torch.stack([left0, right1, left1], -1)],
                           1).reshape(-1, 3)
@@ -481,7 +486,7 @@ def draw_hair_bundle(bundle: Any, vertices: torch.Tensor, triangles: np.ndarray,
     strands = bundle_strands(bundle, preview_strand_count(camera.width, camera.height))
     if strands is None:
         return None
-    posed = pose_strands(strands, bundle.mesh, arkit, rotation, translation)
+    posed = pose_strands(strands, bundle.mesh, arkit, rotation, translation).to(vertices.device)
     hair_world, hair_tris, hair_colour = strand_ribbons(strands, posed, camera, shading=shading)
     return render_textured_with_hair(vertices, triangles, uv, uv_triangles, texture, camera, hair_world, hair_tris,
                                      hair_colour, background=background, shading=shading, backend=backend)
