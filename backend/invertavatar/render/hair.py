@@ -13,7 +13,8 @@ them with its procedural hair nodes; the preview does the same, cheaply:
    translated by its root's skin, not bent or turned with the jaw: at preview sizes the jaw's rotation of a
    centimetre-long beard strand moves it by a pixel or two.
 3. :func:`strand_ribbons` builds a camera-facing ribbon per strand (two vertices per point; half-width = the strand's
-   ``radius`` but at least ~1 px, tapering to the tip, so thin hair still covers) with one colour per vertex.
+   ``radius``, but the ribbon at least ``MIN_WIDTH_PX`` wide at the root tapering to half that at the tip, so thin
+   hair still covers) with one colour per vertex.
 4. :func:`render_textured_with_hair` rasterizes the head and the ribbons in one call of ``render.rasterize`` so the
    z-buffer decides: the face hides hair behind it and hair hides the scalp.
 
