@@ -15,7 +15,7 @@ from ..detect import Detection
 from ..render import Camera
 from .colour import hair_albedo, hair_parameters
 from .region import HairRegion, hair_pixels, hair_region
-from .strands import Guides, grow_guides, thin_roots
+from .strands import Guides, covered_vertices, grow_guides, thin_roots
 from .volume import HairVolume, scalp_geometry
 
 MAX_SAMPLES = 4000  # colour samples kept per keyframe and group
@@ -220,8 +220,7 @@ class HairStage:
             root_vertex.append(guides.root_vertex)
             group.append(np.full(guides.count, index, np.uint8))
         roots = np.concatenate(root_vertex)
-        covered = self.volume.nearest[occupied & (self.volume.distance < 0.02)]
-        scalp_vertices = np.intersect1d(np.unique(covered), self.volume.geometry.scalp).astype(np.int32) \
+        scalp_vertices = covered_vertices(self.volume, occupied, self.volume.geometry.scalp).astype(np.int32) \
             if "scalp" in groups else np.zeros(0, np.int32)
         return {"points": np.concatenate(points).astype(np.float32),
                 "curve_offsets": np.asarray(offsets, np.int32), "radius": np.concatenate(radius).astype(np.float32),

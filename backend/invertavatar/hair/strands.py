@@ -66,6 +66,15 @@ class _Occupancy:
         return out
 
 
+def covered_vertices(volume: HairVolume, occupied: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """The ``vertices`` (indices) with hair just above them: the volume occupied 3 or 6 mm out along the normal."""
+    g = volume.geometry
+    occupancy = _Occupancy(volume, occupied)
+    base, normal = g.vertices[vertices], g.normals[vertices]
+    near = occupancy(base + normal * 0.003) | occupancy(base + normal * 0.006)
+    return vertices[near]
+
+
 def grow_guides(volume: HairVolume, occupied: np.ndarray, seed: int = 0) -> Guides | None:
     """Scalp guides inside the occupied voxels, or None when the volume holds no hair over the scalp."""
     g: ScalpGeometry = volume.geometry

@@ -1,14 +1,17 @@
 """The hair volume: a voxel grid in the head's frame, attached to the fitted scalp and carved by every keyframe.
 
 A voxel can hold hair when it lies in the **shell** the scalp can grow into (outside the head, within a hair's reach
-of the cranium, or hanging below it behind the face) and, in **every keyframe that sees it**, it projects onto that
-keyframe's hair mask through the keyframe's fitted camera (the visual hull). A keyframe sees a voxel unless it falls
-outside the picture or behind the fitted head (the rasterized head's depth at that pixel). Like texture fusion it is
-incremental (`HairVolume.add_view` keeps two counters per voxel), and it says how much it has seen.
+of the cranium, or hanging below it behind the face), and no keyframe that sees it projects it off that keyframe's
+hair mask through the keyframe's fitted camera: the visual hull. A keyframe sees a voxel unless it falls outside
+the picture or behind the fitted head (the rasterized head's depth at that pixel). A keyframe **carves** every voxel
+it sees off the hair; it **confirms** a voxel it sees on the hair only where it looks at the scalp under that voxel
+from the front or the side: a silhouette says nothing about how deep the hair goes along the view, so a voxel
+behind the crown in a frontal photo is neither carved nor confirmed. Like texture fusion it is incremental
+(`HairVolume.add_view` keeps two counters per voxel), and it says how much it has seen.
 
-Voxels no keyframe saw (the back of the head in a frontal photo) are completed plausibly: from the mirror image
-across the head's midplane when that was seen, else by the hair's **fall**: at each height, as thick over the
-scalp as the seen hair is at that height, and never lower than the lowest seen hair.
+Voxels no keyframe carved or confirmed (the back of the head in a frontal photo) are completed plausibly: from the
+mirror image across the head's midplane when that was confirmed or carved, else by the hair's **fall**: at each
+height as thick over the scalp as the confirmed hair at that height or above it, and never lower than the lowest.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ SKIN_MATERIALS = ("M_Face", "M_BackHead")
 # Within this of the scalp, a keyframe that looks along the surface (the temples in a frontal photo) cannot tell a
 # thin layer of hair from skin at the silhouette's edge: it does not count as having seen the voxel.
 GRAZING_REACH, GRAZING_COS = 0.015, 0.3
+# A view confirms hair only over scalp that faces it at least this much (cosine): over scalp that faces away, the
+# hair the silhouette shows could be anywhere along the ray.
+CONFIRM_COS = -0.3
 
 
 @dataclass
@@ -55,6 +61,16 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
+def hairline(points: np.ndarray, height: np.ndarray, eye_z: float, ear_z: float) -> np.ndarray:
+    """Height above the eyes (metres) where an average scalp begins, per point: 5 cm up on the forehead and the
+    temples' front, sloping down the sideburns to the ear's middle just in front of it, and 7 cm below the eyes at
+    the nape behind the ears. The carving decides where hair actually is; this only says where it may root."""
+    front, ear_front = eye_z - 0.03, ear_z + 0.015
+    t = np.clip((points[:, 2] - ear_front) / (front - ear_front), 0.0, 1.0)
+    line = np.where(points[:, 2] < ear_z - 0.03, -0.07, -0.01 + t * 0.06)
+    return np.where(np.abs(points[:, 0]) < 0.04, np.maximum(line, 0.05), line)
+
+
 def scalp_geometry(model, vertices: np.ndarray) -> ScalpGeometry:
     """Scalp and forehead of a fitted neutral head (``vertices`` (V, 3), the model's topology)."""
     normals = vertex_normals(vertices, model.triangles)
@@ -66,15 +82,15 @@ def scalp_geometry(model, vertices: np.ndarray) -> ScalpGeometry:
     eye_z = float(vertices[eyes, 2].mean()) if len(eyes) else float(vertices[:, 2].max())
     p = vertices[skin]
     height = p[:, 1] - eye_level
-    ear = (np.abs(p[:, 0]) > 0.062) & (height > -0.055) & (height < 0.03) & (np.abs(p[:, 2] - (eye_z - 0.1)) < 0.035)
-    back = p[:, 2] < eye_z - 0.085
-    cranium = (height > 0.05) | (back & (height > -0.07)) | ((np.abs(p[:, 0]) > 0.06) & (height > 0.02))
-    forehead_skin = (height > 0.015) & ~cranium
+    ear_z = eye_z - 0.1  # the ears' plane, a hand's breadth behind the eyes
+    ear = (np.abs(p[:, 0]) > 0.062) & (height > -0.055) & (height < 0.03) & (np.abs(p[:, 2] - ear_z) < 0.035)
+    cranium = height > hairline(p, height, eye_z, ear_z)
+    forehead_skin = (height > 0.015) & ~cranium & (p[:, 2] > eye_z - 0.03)
     scalp = skin[(cranium | forehead_skin) & ~ear]
     forehead = np.zeros(len(vertices), bool)
     forehead[skin[forehead_skin]] = True
     chin_level = float(p[p[:, 2] > eye_z - 0.04, 1].min())
-    return ScalpGeometry(vertices, normals, skin, scalp, forehead, eye_level, eye_z - 0.085, chin_level)
+    return ScalpGeometry(vertices, normals, skin, scalp, forehead, eye_level, ear_z + 0.015, chin_level)
 
 
 class HairVolume:
@@ -97,8 +113,8 @@ class HairVolume:
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
         self.shell, self.distance, self.nearest = self._shell(grid)
         self.centres = grid[self.shell]  # only shell voxels are tracked
-        self.seen = np.zeros(len(self.centres), np.int32)
-        self.agree = np.zeros(len(self.centres), np.int32)
+        self.carved = np.zeros(len(self.centres), np.int32)
+        self.confirmed = np.zeros(len(self.centres), np.int32)
         self.views = 0
 
     def _shell(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,7 +139,7 @@ class HairVolume:
         was cut from); ``head_vertices`` are the fitted head of that keyframe (its expression), for occlusion."""
         if region.bald:
             self.views += 1
-            self.seen += 1  # a bald view sees everything around the head and finds no hair there
+            self.carved += 1  # a bald view sees all around the head and finds no hair there
             return
         h, w = region.hair.shape
         k = camera.K.clone()
@@ -148,28 +164,29 @@ class HairVolume:
         import cv2
 
         hair = cv2.dilate(region.hair.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        self.seen += sees
-        self.agree += sees & hair[r, c]
+        on_hair = hair[r, c]
+        self.carved += sees & ~on_hair
+        self.confirmed += sees & on_hair & (facing > CONFIRM_COS)
         self.views += 1
 
     def occupancy(self) -> np.ndarray:
-        """(N,) bool over ``centres``: hair where every view that saw the voxel agreed, completed where none saw."""
-        seen = self.seen > 0
-        full = seen & (self.agree == self.seen)
+        """(N,) bool over ``centres``: hair where a view confirmed it and none carved it, completed where no view
+        did either."""
+        known = (self.carved > 0) | (self.confirmed > 0)
+        full = (self.confirmed > 0) & (self.carved == 0)
         mirror = self._mirror_index()
-        unseen = ~seen
-        from_mirror = unseen & (mirror >= 0)
-        from_mirror[from_mirror] &= seen[mirror[from_mirror]]
+        from_mirror = ~known & (mirror >= 0)
+        from_mirror[from_mirror] &= known[mirror[from_mirror]]
         occupied = full.copy()
         occupied[from_mirror] = full[mirror[from_mirror]]
-        rest = unseen & ~from_mirror
-        if occupied.any() and rest.any():
-            occupied[rest] = self._fall(occupied & seen, rest)
+        rest = ~known & ~from_mirror
+        if full.any() and rest.any():
+            occupied[rest] = self._fall(full, rest)
         return occupied
 
     def seen_fraction(self) -> float:
-        """Share of the shell's voxels that at least one keyframe saw directly (the rest is completed)."""
-        return float((self.seen > 0).mean()) if len(self.seen) else 0.0
+        """Share of the shell's voxels that a keyframe carved or confirmed (the rest is completed)."""
+        return float(((self.carved > 0) | (self.confirmed > 0)).mean()) if len(self.carved) else 0.0
 
     def _grid_index(self, points: np.ndarray) -> np.ndarray:
         ijk = np.floor((points - self.origin) / self.voxel).astype(np.int64)
@@ -181,16 +198,17 @@ class HairVolume:
         mirrored = self.centres * np.array([-1.0, 1.0, 1.0])
         return lookup[self._grid_index(mirrored)]
 
-    def _fall(self, occupied_seen: np.ndarray, unseen: np.ndarray) -> np.ndarray:
-        """Unseen voxels at each height: hair where no farther off the head than the seen hair at that height."""
+    def _fall(self, confirmed: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        """Unseen voxels at each height: hair where no farther off the head than the seen hair at that height (or
+        above it), and no lower than the lowest seen hair."""
         y = self.centres[:, 1]
         slab = np.floor((y - self.origin[1]) / (2 * self.voxel)).astype(np.int64)
         reach = np.full(slab.max() + 2, -1.0)
-        np.maximum.at(reach, slab[occupied_seen], self.distance[occupied_seen])
-        lowest = y[occupied_seen].min()
-        # A slab with no seen hair takes the reach of the nearest slab above it that has some (hair falls down).
+        np.maximum.at(reach, slab[confirmed], self.distance[confirmed])
+        lowest = y[confirmed].min()
+        # Hair falls: down to the lowest seen hair, a slab is at least as thick as the slab above it.
         for s in range(len(reach) - 2, -1, -1):
-            if reach[s] < 0 and reach[s + 1] >= 0 and s * 2 * self.voxel + self.origin[1] >= lowest - self.voxel:
-                reach[s] = reach[s + 1]
+            if s * 2 * self.voxel + self.origin[1] >= lowest - self.voxel:
+                reach[s] = max(reach[s], reach[s + 1])
         keep = (self.distance[unseen] <= reach[slab[unseen]]) & (y[unseen] >= lowest)
         return keep

@@ -436,7 +436,11 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     if job.hair is not None:
         started = time.perf_counter()
         job.report("texture", TRACK_SHARE, "growing the hair")
-        job.hair.gain = delighting_gain(fusion)
+        from ..texture.albedo_level import fused_level
+
+        # The hair shares the keyframes' light with the skin, and the exposure the skin's level corrects.
+        exposure = fused_level(fusion, iris.sclera_photographed()).exposure_scale
+        job.hair.gain = delighting_gain(fusion) * exposure
         hair = job.hair.finish()
         if scalp_colour is None and hair.root_colour is not None:
             scalp_colour = tuple(float(c) for c in hair.root_colour)  # thin hair must not show a bald scalp
