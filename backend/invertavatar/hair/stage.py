@@ -19,6 +19,8 @@ from .strands import Guides, covered_vertices, grow_guides, thin_roots
 from .volume import HairVolume, scalp_geometry
 
 MAX_SAMPLES = 4000  # colour samples kept per keyframe and group
+STATE_FILE = "hair.npz"  # the bundle's state/ entry that lets a refinement continue the carving
+STATE_SAMPLES = 12000  # colour samples per group and kind carried in the state
 BEARD_SPACING = 0.006
 BEARD_VOTE = 0.5  # share of the keyframes that see a vertex which must find beard there
 STRANDS_PER_CM2 = {"scalp": 120, "beard": 60}
@@ -58,6 +60,7 @@ class HairStage:
         self.seconds = 0.0
         self._rng = np.random.default_rng(0)
         self.gain = np.ones(3)  # the keyframes' de-lighting gain (skin albedo over photographed), set before finish
+        self._restored: dict | None = None  # a previous job's carving, joined when the volume is made
 
     @property
     def segmenter(self):
@@ -74,6 +77,48 @@ class HairStage:
             self._segmenter.close()
             self._segmenter = None
 
+    def to_bytes(self) -> bytes:
+        """The carving counters and colour samples, so that a refinement adds its keyframes to these."""
+        import io
+
+        arrays = {"views": np.array([self.views, self.bald_views]), "beard_seen": self.beard_seen,
+                  "beard_found": self.beard_found, "beard_cover": np.asarray(self.beard_cover, np.float32)}
+        if self.volume is not None:
+            arrays.update(carved=self.volume.carved, confirmed=self.volume.confirmed,
+                          shape=np.asarray(self.volume.shape), origin=self.volume.origin)
+        for name, samples in self.samples.items():
+            for kind in ("root", "tip"):
+                pixels = np.concatenate(getattr(samples, kind)) if getattr(samples, kind) else np.zeros((0, 3))
+                arrays[f"{name}_{kind}"] = self._keep(pixels, STATE_SAMPLES).astype(np.float32)
+            arrays[f"{name}_pixels"] = np.array(samples.pixels)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    def load_bytes(self, data: bytes) -> None:
+        """Continue from a previous job's state (`to_bytes`); its carving is kept when the new neutral head gives
+        the same grid (the identity barely moves when photos are added), else the new keyframes carve afresh."""
+        import io
+
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            state = {key: npz[key] for key in npz.files}
+        self.views, self.bald_views = (int(v) for v in state["views"])
+        if state["beard_seen"].shape == self.beard_seen.shape:
+            self.beard_seen, self.beard_found = state["beard_seen"], state["beard_found"]
+        self.beard_cover = [float(c) for c in state["beard_cover"]]
+        for name, samples in self.samples.items():
+            samples.root = [state[f"{name}_root"]] if len(state[f"{name}_root"]) else []
+            samples.tip = [state[f"{name}_tip"]] if len(state[f"{name}_tip"]) else []
+            samples.pixels = int(state[f"{name}_pixels"])
+        self._restored = state if "carved" in state else None
+
+    def _restore_volume(self) -> None:
+        restored, self._restored = self._restored, None
+        if restored is not None and tuple(restored["shape"]) == self.volume.shape \
+                and len(restored["carved"]) == len(self.volume.carved):
+            self.volume.carved += restored["carved"]
+            self.volume.confirmed += restored["confirmed"]
+
     def add(self, image: np.ndarray, detection: Detection, camera: Camera, vertices: np.ndarray,
             neutral: np.ndarray, skin) -> HairRegion | None:
         """One keyframe: ``camera`` and ``vertices`` (its fitted head, model space) as fused; ``neutral`` the
@@ -86,6 +131,7 @@ class HairStage:
         region = hair_region(image, detection, skin, self.segmenter.segment(image))
         if self.volume is None:
             self.volume = HairVolume(scalp_geometry(self.model, neutral))
+            self._restore_volume()
         triangles = opaque_triangles(self.model)
         self.volume.add_view(region, camera, vertices, triangles)
         self._sample_colour(image, region)
@@ -95,9 +141,9 @@ class HairStage:
         self.seconds += time.perf_counter() - started
         return region
 
-    def _keep(self, pixels: np.ndarray) -> np.ndarray:
-        if len(pixels) > MAX_SAMPLES:
-            pixels = pixels[self._rng.choice(len(pixels), MAX_SAMPLES, replace=False)]
+    def _keep(self, pixels: np.ndarray, limit: int = MAX_SAMPLES) -> np.ndarray:
+        if len(pixels) > limit:
+            pixels = pixels[self._rng.choice(len(pixels), limit, replace=False)]
         return pixels
 
     def _sample_colour(self, image: np.ndarray, region: HairRegion) -> None:

@@ -195,8 +195,11 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
     job.neural = neural
     if spec.hair:
         from ..hair import HairStage
+        from ..hair.stage import STATE_FILE as HAIR_STATE
 
         job.hair = HairStage(model)
+        if previous is not None and HAIR_STATE in previous.state:
+            job.hair.load_bytes(previous.state[HAIR_STATE])  # a refinement carves on from the avatar's hair
     try:
         return _run(job, files, model, tracker, fusion, previous, initial_state, iris)
     finally:
@@ -485,6 +488,10 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     }
     state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),
              "iris.json": iris.to_bytes()}
+    if job.hair is not None:
+        from ..hair.stage import STATE_FILE as HAIR_STATE
+
+        state[HAIR_STATE] = job.hair.to_bytes()
     mesh = mesh_arrays(model, tracker.identity)
     neural_baked = None
     if job.neural is not None:

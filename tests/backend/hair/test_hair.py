@@ -173,3 +173,36 @@ def test_the_astronauts_avatar_has_her_hair(astronaut_result):
     points = bundle.hair["points"]
     assert points[:, 1].max() > bundle.mesh["vertices"][:, 1].max()  # it stands above the cranium
     assert bundle.manifest["timings_s"]["hair"] > 0
+
+
+def test_the_carving_is_carried_in_the_state_and_continued(head, ict_model):
+    neutral, geometry, triangles = head
+    truth = true_hair(geometry)
+    first = HairStage(ict_model)
+    first.volume = carve(head, truth, [np.radians(-45), 0.0])
+    first.views = 2
+    restored = HairStage(ict_model)
+    restored.load_bytes(first.to_bytes())
+    restored.volume = HairVolume(geometry)
+    restored._restore_volume()
+    assert restored.views == 2
+    assert np.array_equal(restored.volume.carved, first.volume.carved)
+    assert np.array_equal(restored.volume.occupancy(), first.volume.occupancy())
+    # A further view (the back) carves on from there, as a refinement's keyframes do.
+    cam = camera(np.pi)
+    restored.volume.add_view(region(silhouette(truth, cam, neutral, triangles)), cam, neutral, triangles)
+    assert (restored.volume.carved >= first.volume.carved).all() and restored.volume.seen_fraction() > \
+        first.volume.seen_fraction()
+
+
+def test_refining_the_astronaut_carves_with_both_jobs_keyframes(astronaut_result, tmp_path, astronaut):
+    from PIL import Image
+
+    from invertavatar.pipeline import JobSpec, run_job
+
+    result, _ = astronaut_result
+    photo = tmp_path / "astronaut_again.png"
+    Image.fromarray(astronaut).save(photo)
+    refined = run_job(JobSpec([photo], tmp_path / "refined.avatar", refine=result.bundle))
+    assert refined.manifest["hair"]["keyframes"] == result.manifest["hair"]["keyframes"] + 1
+    assert refined.manifest["hair"]["found"]
