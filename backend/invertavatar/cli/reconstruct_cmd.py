@@ -32,8 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "it by the colours they agree on)")
     parser.add_argument("--accept-any-face", action="store_true",
                         help="build even from faces that do not look human (animals...); the bundle says so")
+    parser.add_argument("--no-hair", action="store_true",
+                        help="do not reconstruct the hair (a bald head, as if the person had none)")
     parser.add_argument("--hair-colour", type=hair_colour, default=None, metavar="#RRGGBB",
-                        help="colour for the unseen scalp (e.g. #3b2a20 or 59,42,32); a bald-scalp tone by default")
+                        help="colour of the scalp under the hair (e.g. #3b2a20 or 59,42,32); by default the fitted "
+                        "hair's root colour, or a bald-scalp tone without hair")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.set_defaults(func=run)
 
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
                        every=args.every, max_frames=args.max_frames, multiple_faces=args.multiple_faces,
                        texture_size=args.texture_size, overwrite=args.force,
                        photometric_steps=args.photometric_steps, accept_any_face=args.accept_any_face,
-                       hair_colour=args.hair_colour, multiview_identity=not args.landmark_shape_only)
+                       hair_colour=args.hair_colour, multiview_identity=not args.landmark_shape_only,
+                       hair=not args.no_hair)
         with progress_and_cancel() as (progress, cancel):
             result = run_job(spec, progress, cancel)
     for warning in result.warnings:

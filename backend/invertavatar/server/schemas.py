@@ -55,6 +55,9 @@ class JobOptions(BaseModel):
     accept_any_face: bool | None = Field(
         None, description="Build even from faces the human-face check refuses (`not_a_human_face`, e.g. animals); "
                           "the bundle's manifest says so. Default false.")
+    hair: bool | None = Field(
+        None, description="Reconstruct the person's hair into the bundle's `hair/` (default true); false gives a "
+                          "bald head.")
 
 
 class JobAccepted(BaseModel):
