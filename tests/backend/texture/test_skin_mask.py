@@ -83,3 +83,33 @@ def test_other_landmark_schemes_get_no_mask(synthetic_face):
     ibug = Detection(box=detection.box, landmarks=detection.landmarks[:68], landmarks_z=None, scheme="ibug68",
                      blendshapes=None, head_pose=None, faces_found=1)
     assert skin_mask(image, ibug) is None
+
+
+def test_a_hand_on_the_cheek_is_not_skin(synthetic_face):
+    """A hand is skin-coloured: only the hand's own mask keeps it out. Painted over one cheek in the face's skin
+    colour, the given hand's pixels leave the mask; the other cheek stays."""
+    from invertavatar.detect.hands import Hand
+
+    image, detection, _ = synthetic_face
+    right_cheek, left_cheek = detection.landmarks[50], detection.landmarks[280]
+    palm = 0.12 * SIZE
+    wrist = right_cheek + np.array([0.0, 0.6 * palm], np.float32)
+    fingers = [wrist + np.array([dx * palm, -palm - k * 0.3 * palm], np.float32)
+               for dx in (-0.35, -0.12, 0.12, 0.35) for k in range(4)]
+    thumb = [wrist + np.array([-0.5 * palm, -0.3 * palm - 0.2 * palm * k], np.float32) for k in range(4)]
+    hand = Hand(np.array([wrist, *thumb, *fingers], np.float32), 0.99)
+    without = skin_mask(image, detection, hands=None)
+    with_hand = skin_mask(image, detection, hands=[hand])
+    x, y = np.round(right_cheek).astype(int)
+    assert without.mask[y, x] > 0.9 and with_hand.mask[y, x] < 0.05
+    x, y = np.round(left_cheek).astype(int)
+    assert with_hand.mask[y, x] > 0.9
+    assert with_hand.hands == 1 and with_hand.hand_pixels > 0.5 * (palm ** 2)
+    assert without.hands == 0 and without.hand_pixels == 0
+    assert (with_hand.mask > 0.5).sum() < (without.mask > 0.5).sum() - with_hand.hand_pixels // 2
+
+
+def test_hands_argument_is_checked(synthetic_face):
+    image, detection, _ = synthetic_face
+    with pytest.raises(ValueError, match="hands must be"):
+        skin_mask(image, detection, hands="everywhere")
