@@ -3,9 +3,11 @@
 Blender's shader turns *Melanin* m and *Melanin Redness* r into an absorption coefficient:
 ``q = -ln(max(1 - m, 1e-4))``, eumelanin ``q·(1 - r)``, pheomelanin ``q·r``,
 ``σa = eumelanin·(0.506, 0.841, 1.653) + pheomelanin·(0.343, 0.733, 1.924)``, plus *Tint*'s absorption through
-the colour mapping below (we treat a tinted fibre as the product of the two colours: close for a light dye). The colour a fibre reflects for an absorption σa is the inverse of Chiang et al.'s fitted mapping from
-colour to absorption, ``σa = (ln c / f(β))²`` with ``f(β) = 5.969 − 0.215β + 2.532β² − 10.73β³ + 5.574β⁴ + 0.245β⁵``
-and β the radial roughness, i.e. ``c = exp(−√σa · f(β))``. We fit (m, r) to the de-lit hair albedo in CIE Lab by a
+the colour mapping below (we treat a tinted fibre as the product of the two colours: close for a light dye).
+
+The colour a head of hair shows for an absorption σa is the inverse of Chiang et al.'s fitted mapping from colour
+to absorption, ``σa = (ln c / f(β))²`` with ``f(β) = 5.969 − 0.215β + 2.532β² − 10.73β³ + 5.574β⁴ + 0.245β⁵`` and
+β the radial roughness, i.e. ``c = exp(−√σa · f(β))``. We fit (m, r) to the de-lit hair albedo in CIE Lab by a
 dense search (two parameters, cheap and global), and put what melanin cannot make (dyed hair: pink, blue) into the
 tint.
 """

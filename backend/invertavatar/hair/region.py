@@ -30,6 +30,12 @@ from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
 WORK_SIZE = 384
 NOSE_BOTTOM = 2  # MediaPipe's subnasale
 EAR_LEVEL = (234, 454)  # the oval's widest points, at the tragus' height
+NOSE_TIP = 1
+# Yaw from the landmarks: the nose tip's offset from the middle of the oval's widest points, over half their
+# distance, is YAW_RATIO × tan(yaw) (measured on renders of the ICT head at ±20°, ±40°: 1.7-1.9). The cranium's
+# centre lies HEAD_DEPTH face heights behind the face's centre (a head is about 1.1 face heights long).
+YAW_RATIO = 1.8
+HEAD_DEPTH = 0.5
 MIN_CROWN_PIXELS = 40
 # A crown this close to the face's skin (CIE76 ΔE of the medians) is scalp, not hair. Measured on the devset: grey
 # hair over grey skin 19, blonde 22, dark hair 40-80; a bald scalp is the face's skin, a little lighter (under 10).
@@ -114,8 +120,14 @@ def hair_region(image: np.ndarray, detection: Detection, skin: SkinMask | None, 
                 | _polygon(shape, points[RIGHT_BROW]) | _polygon(shape, points[LEFT_BROW])
                 | _polygon(shape, points[OUTER_LIPS]))
     features = cv2.dilate(features.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    ellipse = (across / (1.0 * face_height)) ** 2 + ((along - 0.12 * face_height) / (1.05 * face_height)) ** 2 <= 1
-    column = (np.abs(across) <= 0.95 * face_height) & (along <= ear_level) & (along >= chin_level - 1.6 * face_height)
+    # A turned head's cranium, and the hair on it and hanging behind it, lies beside the face on the side away from
+    # the nose: the zone is drawn about the face and again about the cranium's centre.
+    widest = points[EAR_LEVEL[1]] - points[EAR_LEVEL[0]]
+    nose = float((points[NOSE_TIP] - (points[EAR_LEVEL[0]] + points[EAR_LEVEL[1]]) / 2) @ side)
+    yaw = float(np.arctan(nose / max(0.5 * float(np.linalg.norm(widest)), 1e-6) / YAW_RATIO))
+    nearest = np.minimum(np.abs(across), np.abs(across + HEAD_DEPTH * face_height * np.sin(yaw)))
+    ellipse = (nearest / (1.0 * face_height)) ** 2 + ((along - 0.12 * face_height) / (1.05 * face_height)) ** 2 <= 1
+    column = (nearest <= 0.95 * face_height) & (along <= ear_level) & (along >= chin_level - 1.6 * face_height)
     zone = ellipse | column
     is_person = person_small > 0.5
     not_skin = skin_small < 0.35
@@ -181,7 +193,6 @@ def _beard(shape, points, lab, along, chin_level, face, is_person, skin_small, s
 
 def hair_pixels(image: np.ndarray, region: HairRegion, mask: np.ndarray) -> np.ndarray:
     """(N, 3) float32 sRGB 0..1 of the confident interior of ``mask`` (eroded: edges blend with the background)."""
-    height, width = image.shape[:2]
     size = (mask.shape[1], mask.shape[0])
     small = cv2.resize(image[..., :3], size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0

@@ -68,7 +68,8 @@ def hairline(points: np.ndarray, height: np.ndarray, eye_z: float, ear_z: float)
     front, ear_front = eye_z - 0.03, ear_z + 0.015
     t = np.clip((points[:, 2] - ear_front) / (front - ear_front), 0.0, 1.0)
     line = np.where(points[:, 2] < ear_z - 0.03, -0.07, -0.01 + t * 0.06)
-    return np.where(np.abs(points[:, 0]) < 0.04, np.maximum(line, 0.05), line)
+    forehead = (np.abs(points[:, 0]) < 0.04) & (points[:, 2] > ear_front)
+    return np.where(forehead, np.maximum(line, 0.05), line)
 
 
 def scalp_geometry(model, vertices: np.ndarray) -> ScalpGeometry:
