@@ -9,6 +9,10 @@ hand models are installed, the hands found in the frame (detect/hands.py):
   almost always bare skin). Pixels far from it in chroma, or much darker / brighter than the face, are hair,
   glasses, clothes, jewellery or background. Inside the oval the colour gate is lenient (shading varies there);
   outside it (neck, ears) it is strict, and nothing outside those regions is ever skin;
+- **the neck** — skin runs down from the jaw until clothing, a collar or a necklace interrupts it: per image column,
+  whatever lies below the first break is out (décolleté skin under a necklace is not the neck the mesh has, and
+  a collar's few skin-coloured pixels are what fused into speckle). Busy texture (lace, a chain, stubble, fabric)
+  is out too: neck skin is smooth, as smooth as the cheeks at most a few times over;
 - **hands** — a hand is skin of the face's own colour, so no colour gate tells it from the chin it rests on: the
   pixels a detected hand and its forearm cover are out.
 
@@ -28,6 +32,8 @@ from ..detect.hands import Hand, hand_mask, shared_detector
 from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, eye_centers
 
 WORK_SIZE = 512
+NECK_GAP = 0.04  # face heights of non-skin that end the neck (a collar, a necklace); the jaw's shadow is less
+NECK_START = 0.12  # face heights under the jaw within which a column's neck skin must begin
 # MediaPipe face-mesh contours (indices into the 468/478 landmarks).
 FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
                       148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
@@ -149,6 +155,44 @@ def hair_contrast(lab: np.ndarray, skin_pixels: np.ndarray, hair_pixels: np.ndar
     return (1.0 / (1.0 + np.exp(-ratio))).astype(np.float32)
 
 
+def _smoothness(lightness: np.ndarray, reference: np.ndarray, window: int) -> np.ndarray:
+    """(h, w) in [0, 1]: 1 where the local spread of lightness is like the reference skin's, 0 where it is far
+    busier (the standard deviation of L in a ``window`` box over max(3 × the cheeks' median, theirs + 6))."""
+    mean = cv2.blur(lightness, (window, window))
+    spread = np.sqrt(np.maximum(cv2.blur(lightness * lightness, (window, window)) - mean * mean, 0.0))
+    cheeks = spread[reference > 0]
+    typical = float(np.median(cheeks)) if len(cheeks) >= 20 else 2.0
+    limit = max(3.0 * typical, typical + 6.0)
+    return np.clip((1.5 * limit - spread) / (0.5 * limit), 0.0, 1.0).astype(np.float32)
+
+
+def _neck_until_first_break(mask: np.ndarray, neck: np.ndarray, gap: int, start: int) -> np.ndarray:
+    """``mask`` with, in every image column, the neck pixels below the first run of more than ``gap`` non-skin
+    pixels under the jaw removed: skin below a collar or a necklace is the chest, not the neck. A column's skin must
+    begin within ``start`` pixels of the jaw."""
+    rows = np.nonzero(neck.any(1))[0]
+    if len(rows) == 0:
+        return mask
+    out = mask.copy()
+    gaps = np.zeros(mask.shape[1], np.int32)
+    alive = np.ones(mask.shape[1], bool)
+    started = np.zeros(mask.shape[1], bool)  # a column's run starts at its first skin pixel in the neck ...
+    depth = np.zeros(mask.shape[1], np.int32)
+    # Skin by the share of skin in a run of ``gap`` rows: a necklace's bright beads do not bridge its dark links.
+    dense = cv2.blur((mask > 0.5).astype(np.float32), (1, gap)) > 0.6
+    for row in range(int(rows[0]), int(rows[-1]) + 1):
+        zone = neck[row]
+        skin = dense[row]
+        depth += zone
+        started |= zone & skin
+        alive &= started | (depth <= start)  # ... close under the jaw (its shadow aside), or the column has no neck
+        counting = zone & started
+        gaps = np.where(counting & ~skin, gaps + 1, np.where(counting, 0, gaps))
+        alive &= gaps <= gap // 2
+        out[row] = np.where(zone & ~alive, 0.0, out[row])
+    return out
+
+
 AUTO = "auto"
 
 
@@ -230,7 +274,14 @@ def skin_mask(image: np.ndarray, detection: Detection, hands: "list[Hand] | str 
         # A high forehead continues above the landmarks' oval; with a hair model to stop at the hairline, keep it.
         crown = np.clip(_polygon(shape, np.concatenate([arc, (arc + 0.12 * face_height * up)[::-1]])) - oval, 0, 1)
         around = np.maximum(around, crown * strict * skin_not_hair)
+    neck_only = (neck > 0) & (oval == 0)
+    smooth = _smoothness(lab[..., 0], reference & (1 - holes), max(3, round(0.02 * face_height)) | 1)
+    # Not at the oval's border: the jaw's own edge is busy there, and a line cut along it would part neck and face.
+    border = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.08 * face_height)) | 1,) * 2))
+    outside = outside * np.where((neck_only | (ring > 0)) & (border == 0), smooth, 1.0)
     mask = np.maximum(inside * oval * (1 - holes), lip_light * lips) + outside * around
+    mask = _neck_until_first_break(mask, neck_only, max(2, round(NECK_GAP * face_height)),
+                                   max(3, round(NECK_START * face_height)))
     found = frame_hands(image, hands)
     hand_pixels = 0
     if found:
@@ -242,7 +293,9 @@ def skin_mask(image: np.ndarray, detection: Detection, hands: "list[Hand] | str 
     blobs = (mask > 0.5).astype(np.uint8)
     count, labels = cv2.connectedComponents(blobs)
     if count > 2:
-        touching = np.unique(labels[(oval > 0) & (blobs > 0)])
+        # Touching the oval or lying just outside it: the jaw's dark edge is a line between the neck and the face.
+        near = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.03 * face_height)) | 1,) * 2))
+        touching = np.unique(labels[(near > 0) & (blobs > 0)])
         mask = mask * np.isin(labels, touching[touching > 0]).astype(np.float32) \
             if len(touching[touching > 0]) else mask
     # On the upper forehead, pull the mask back from its borders before softening it: where the forehead turns
