@@ -113,3 +113,29 @@ def test_hands_argument_is_checked(synthetic_face):
     image, detection, _ = synthetic_face
     with pytest.raises(ValueError, match="hands must be"):
         skin_mask(image, detection, hands="everywhere")
+
+
+def test_skin_below_a_collar_is_not_the_neck(synthetic_face):
+    """A skin-coloured neck under the chin, a dark collar across it (open at one side), skin-coloured chest below:
+    the neck above the collar is skin, the collar and the chest are not (the opening joins chest and neck, so
+    keeping what connects to the face would keep the chest)."""
+    image, detection, _ = synthetic_face
+    tall = np.concatenate([image, np.broadcast_to(np.array(BACKGROUND, np.uint8), (240, SIZE, 3))], 0).copy()
+    chin = detection.landmarks[152]
+    face_height = float(np.linalg.norm(detection.landmarks[152] - detection.landmarks[10]))
+    x0, x1 = int(chin[0] - 0.25 * face_height), int(chin[0] + 0.25 * face_height)
+    y0 = int(chin[1]) - 5
+    collar = int(chin[1] + 0.3 * face_height)
+    tall[y0:, x0:x1] = SKIN
+    tall[collar:collar + int(0.08 * face_height), x0 - 20:x1 + 20] = (30, 35, 60)
+    tall[collar:collar + int(0.08 * face_height), x1 - 30:x1] = SKIN  # a gap in the collar joins chest and neck
+    result = skin_mask(tall, detection, hands=None)
+
+    def at(x: float, y: float) -> float:
+        return float(result.sample(np.array([[x, y]], np.float32))[0])
+
+    assert at(chin[0], chin[1] + 0.15 * face_height) > 0.5  # the neck
+    assert at(chin[0], collar + 5) < 0.05  # the collar
+    chest = [at(x, y) for x in range(x0 + 5, x1 - 45, 4)
+             for y in range(int(collar + 0.2 * face_height), int(chin[1] + 0.75 * face_height), 4)]
+    assert max(chest) < 0.05
