@@ -31,19 +31,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "benchmarks"
 MAX_CLIP_KEYFRAMES = 4
-BACKGROUND = (255, 0, 255)  # never a colour of a head or its hair
 
 
 def _masks_of_render(bundle, camera, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(head ∪ hair, hair alone) silhouettes (H, W) bool and the render with hair, through ``camera``."""
-    from invertavatar.render.avatar import render_avatar
+    from invertavatar.render.hair import hair_masks
 
-    arkit, pose, move = np.zeros(52), np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3)
-    with_hair = render_avatar(bundle, arkit, pose, move, camera, background=BACKGROUND, hair=True)
-    bald = render_avatar(bundle, arkit, pose, move, camera, background=BACKGROUND, hair=False)
-    silhouette = np.any(with_hair != np.array(BACKGROUND), axis=-1)
-    hair = np.any(np.abs(with_hair.astype(int) - bald.astype(int)) > 2, axis=-1) & silhouette
-    return silhouette, hair, with_hair
+    return hair_masks(bundle, camera)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float | None:

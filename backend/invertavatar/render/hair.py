@@ -19,7 +19,7 @@ them with its procedural hair nodes; the preview does the same, cheaply:
    z-buffer decides: the face hides hair behind it and hair hides the scalp.
 
 Shading (per ribbon vertex, linear RGB, then sRGB-encoded like the albedo texture): the root colour of hair.json
-(``root_colour`` × ``tint``) blends to a tip colour, each strand a little brighter or darker (``random_color``),
+(``root_colour``) blends to a tip colour (``tip_colour``), each strand a little brighter or darker (``random_color``),
 lit by the preview's headlight with a Kajiya–Kay diffuse term and a specular lobe along the strand tangent whose
 width comes from ``roughness`` (Chiang et al. 2016's longitudinal variance, as Blender's Principled Hair uses), and
 darkened towards the roots (the other strands' shadow).
@@ -125,28 +125,21 @@ def group_parameters(params: Mapping[str, Any] | None, group: int) -> dict[str, 
 
 
 def root_and_tip_colour(group: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Linear RGB at the root and at the tip of a group's strands (``tint`` applied).
+    """Linear RGB at the root and at the tip of a group's strands.
 
-    The root is the measured ``root_colour`` (else the melanin's colour). The tip keeps that measurement and applies
-    the melanin's change where it acts, in absorption: reading the root colour as exp(−√σ·f) of an effective
-    absorption σ and scaling σ per channel by σa(tip melanin)/σa(root melanin) gives
-    tip = root ** √(σa_tip / σa_root). (Chiang's colour of the melanin itself is a BSDF parameter, far darker and
-    redder than the albedo the photos show once multiple scattering brightens it, so it cannot stand in for the
-    measured root.) Without a ``tip`` the strand is one colour.
+    The root is the measured ``root_colour``: the de-lit colour of the person's hair, which is also what Blender's
+    Principled Hair BSDF renders with the fitted parameters (hair/colour.py fits them to a table measured in
+    Cycles), dye included, so the tint is not applied again. The tip is the measured ``tip_colour`` where given.
+    A group without measurements (a hand-written hair.json) falls back on Chiang's colour of its melanin, tinted.
     """
     tint = np.clip(np.asarray(group.get("tint") or (1.0, 1.0, 1.0), np.float64), 0.0, 1.0)
     measured = group.get("root_colour")
-    if measured is not None:
-        root = np.clip(np.asarray(measured, np.float64), 1e-4, 1.0)
-    else:
-        root = melanin_colour(group["melanin"], group["melanin_redness"], group["radial_roughness"])
-    tip = root
-    tip_entry = group.get("tip")
-    if isinstance(tip_entry, Mapping) and "melanin" in tip_entry:
-        at_root = melanin_absorption(group["melanin"], group["melanin_redness"])
-        at_tip = melanin_absorption(tip_entry["melanin"], tip_entry.get("melanin_redness", group["melanin_redness"]))
-        tip = root ** np.sqrt(at_tip / np.maximum(at_root, 1e-9))
-    return root * tint, np.clip(tip, 0.0, 1.0) * tint
+    if measured is None:
+        root = melanin_colour(group["melanin"], group["melanin_redness"], group["radial_roughness"]) * tint
+        return root, root
+    root = np.clip(np.asarray(measured, np.float64), 1e-4, 1.0)
+    tip = group.get("tip_colour")
+    return root, (np.clip(np.asarray(tip, np.float64), 1e-4, 1.0) if tip is not None else root)
 
 
 def highlight(group: Mapping[str, Any]) -> tuple[float, float]:
@@ -491,3 +484,20 @@ def draw_hair_bundle(bundle: Any, vertices: torch.Tensor, triangles: np.ndarray,
     hair_world, hair_tris, hair_colour = strand_ribbons(strands, posed, camera, shading=shading)
     return render_textured_with_hair(vertices, triangles, uv, uv_triangles, texture, camera, hair_world, hair_tris,
                                      hair_colour, background=background, shading=shading, backend=backend)
+
+
+#: The background :func:`hair_masks` renders on: never a colour of a head or its hair.
+MASK_BACKGROUND = (255, 0, 255)
+
+
+def hair_masks(bundle: Any, camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(head ∪ hair, hair alone) silhouettes (H, W) bool of a bundle at rest through ``camera``, and the render with
+    hair: the preview (render.avatar.render_avatar) drawn with and without its hair; hair is where they differ."""
+    from .avatar import render_avatar
+
+    arkit, pose, move = np.zeros(len(bundle.mesh["expression_names"])), np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(3)
+    with_hair = render_avatar(bundle, arkit, pose, move, camera, background=MASK_BACKGROUND, hair=True)
+    bald = render_avatar(bundle, arkit, pose, move, camera, background=MASK_BACKGROUND, hair=False)
+    silhouette = np.any(with_hair != np.array(MASK_BACKGROUND), axis=-1)
+    hair = np.any(np.abs(with_hair.astype(int) - bald.astype(int)) > 2, axis=-1) & silhouette
+    return silhouette, hair, with_hair
