@@ -62,9 +62,10 @@ class HairShading:
     random_color: float
     random_roughness: float
     tip: tuple[float, float] | None  # (melanin, melanin_redness) at the tips, None when root and tip match
-    root_colour: tuple[float, float, float]  # de-lit linear RGB albedo near the roots
+    root_colour: tuple[float, float, float]  # de-lit linear RGB albedo near the roots (the hair's colour in Blender)
     length_m: float
     strands_per_cm2: float
+    tip_colour: tuple[float, float, float] | None = None  # as root_colour, at the tips where ``tip`` is given
 
 
 @dataclass
@@ -395,7 +396,9 @@ def _read_shading(group: str, data) -> HairShading:
         if not isinstance(tip, dict):
             raise _fail(f"hair/hair.json group {group!r}: 'tip' must be an object or null.")
         tip = (_number(group, tip, "melanin", 0.0, 1.0), _number(group, tip, "melanin_redness", 0.0, 1.0))
+    tip_colour = _rgb(group, data, "tip_colour") if data.get("tip_colour") is not None else None
     return HairShading(tint=_rgb(group, data, "tint"), tip=tip, root_colour=_rgb(group, data, "root_colour"),
+                       tip_colour=tip_colour,
                        length_m=_number(group, data, "length_m", 0.0),
                        strands_per_cm2=_number(group, data, "strands_per_cm2", 0.0), **values)
 

@@ -38,14 +38,13 @@ def _guides(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _card_colours(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
-    """Linear RGB at the root and at the tip, from the hair.json parameters the import stored on the object."""
+    """Linear RGB at the root and at the tip: the measured colours hair.json gives, which are what the Principled
+    Hair BSDF with its fitted parameters renders (the backend fits them to Cycles' own measured output)."""
     shading = json.loads(obj.get("invertavatar_hair_shading", "{}") or "{}")
-    melanin, redness = shading.get("melanin", 0.5), shading.get("melanin_redness", 0.3)
-    tint, radial = shading.get("tint", (1.0, 1.0, 1.0)), shading.get("radial_roughness", 0.3)
-    root = melanin_to_rgb(melanin, redness, tint, radial)
-    tip = shading.get("tip")
-    tip_rgb = melanin_to_rgb(tip[0], tip[1], tint, radial) if tip else root
-    return root, tip_rgb
+    root = np.asarray(shading.get("root_colour") or melanin_to_rgb(shading.get("melanin", 0.5),
+                                                                    shading.get("melanin_redness", 0.3)), float)
+    tip = shading.get("tip_colour")
+    return root, (np.asarray(tip, float) if tip else root)
 
 
 def _strand_image(name: str, root_rgb: np.ndarray, tip_rgb: np.ndarray) -> bpy.types.Image:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from invertavatar.hair.colour import fibre_colour, fit_melanin, hair_albedo, parameter_colour, hair_parameters
+from invertavatar.hair.colour import fit_melanin, hair_albedo, hair_colour, hair_parameters, parameter_colour
 from invertavatar.hair.region import HairRegion
 from invertavatar.hair.stage import HairStage
 from invertavatar.hair.strands import grow_guides
@@ -136,9 +136,9 @@ def test_a_bald_head_gets_no_hair(head, ict_model):
 
 @pytest.mark.parametrize("melanin,redness", [(0.2, 0.8), (0.5, 0.3), (0.9, 0.1), (0.98, 0.0)])
 def test_melanin_fit_recovers_the_parameters_a_colour_was_made_with(melanin, redness):
-    colour = fibre_colour(melanin, redness)
+    colour = hair_colour(melanin, redness)
     m, r, tint = fit_melanin(colour)
-    assert np.allclose(fibre_colour(m, r), colour, rtol=0.08, atol=0.004)
+    assert np.allclose(hair_colour(m, r), colour, rtol=0.08, atol=0.004)
     assert np.allclose(tint, 1.0)
     assert abs(m - melanin) < 0.05
 

@@ -33,16 +33,18 @@ def test_melanin_colour_follows_blenders_formula():
     assert red[0] / red[2] > melanin_colour(0.6, 0.0, 0.3)[0] / melanin_colour(0.6, 0.0, 0.3)[2]
 
 
-def test_tip_melanin_lightens_the_measured_root_colour():
-    group = synthetic_hair_params()["groups"]["scalp"]  # tip melanin 0.74 < root 0.82
-    root, tip = root_and_tip_colour(group)
-    assert np.allclose(root, group["root_colour"])
-    assert np.all(tip > root) and np.all(tip < 1.0)
-    # Still brown: the order of the channels stays (red > green > blue).
-    assert tip[0] > tip[1] > tip[2]
-    same = dict(group, tip=None, tint=[0.5, 1.0, 1.0])
-    root, tip = root_and_tip_colour(same)
-    assert np.allclose(root, tip) and np.isclose(root[0], 0.5 * group["root_colour"][0])
+def test_strands_take_the_measured_root_and_tip_colours_and_a_tint_only_without_them():
+    group = synthetic_hair_params()["groups"]["scalp"]
+    measured = dict(group, tip_colour=[0.09, 0.06, 0.04], tint=[0.5, 1.0, 1.0])
+    root, tip = root_and_tip_colour(measured)
+    # Measured colours are what the fitted shader renders, dye included: the tint is not applied again.
+    assert np.allclose(root, group["root_colour"]) and np.allclose(tip, [0.09, 0.06, 0.04])
+    root, tip = root_and_tip_colour(dict(group, tip_colour=None))
+    assert np.allclose(root, tip)
+    unmeasured = {k: v for k, v in measured.items() if k not in ("root_colour", "tip_colour")}
+    darker, _ = root_and_tip_colour(unmeasured)
+    plain, _ = root_and_tip_colour(dict(unmeasured, tint=[1.0, 1.0, 1.0]))
+    assert np.isclose(darker[0], 0.5 * plain[0]) and np.isclose(darker[1], plain[1])
 
 
 def test_rougher_hair_has_a_wider_weaker_highlight():
