@@ -200,8 +200,11 @@ def main() -> None:
             records.append(measure(path, Path(tmp), model, detector, segmenter))
             print(json.dumps({k: records[-1].get(k) for k in ("input", "job_seconds", "hair_seconds")}
                              | {"views": records[-1].get("views"), "error": records[-1].get("error")}), flush=True)
+    import os
+
     report = {"benchmark": "bench_hair.py", "summary": _summary(records), "records": records,
-              "seconds": round(time.perf_counter() - started, 1)}
+              "seconds": round(time.perf_counter() - started, 1),
+              "machine": {"cpus": os.cpu_count(), "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "hair.json").write_text(json.dumps(report, indent=2))
     plot(records, OUT / "hair.png")

@@ -192,10 +192,11 @@ def _beard(shape, points, lab, along, chin_level, face, is_person, skin_small, s
 
 
 def hair_pixels(image: np.ndarray, region: HairRegion, mask: np.ndarray) -> np.ndarray:
-    """(N, 3) float32 sRGB 0..1 of the confident interior of ``mask`` (eroded: edges blend with the background)."""
+    """(N, 3) float32 sRGB 0..1 of the confident interior of ``mask``: eroded by two pixels and where the segmenter
+    is sure of the person (at the mask's edge and between wisps, hair pixels blend with the background)."""
     size = (mask.shape[1], mask.shape[0])
     small = cv2.resize(image[..., :3], size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    inner = (cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (region.person > 0.9)
     if inner.sum() < 20:
         inner = mask
     return small[inner]
