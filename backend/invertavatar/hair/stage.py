@@ -16,7 +16,7 @@ from ..render import Camera
 from .colour import hair_albedo, hair_parameters
 from .region import HairRegion, hair_pixels, hair_region
 from .strands import Guides, covered_vertices, grow_guides, thin_roots
-from .volume import HairVolume, scalp_geometry
+from .volume import HairVolume, ViewDepth, scalp_geometry, view_depth
 
 MAX_SAMPLES = 4000  # colour samples kept per keyframe and group
 STATE_FILE = "hair.npz"  # the bundle's state/ entry that lets a refinement continue the carving
@@ -132,10 +132,10 @@ class HairStage:
         if self.volume is None:
             self.volume = HairVolume(scalp_geometry(self.model, neutral))
             self._restore_volume()
-        triangles = opaque_triangles(self.model)
-        self.volume.add_view(region, camera, vertices, triangles)
+        view = view_depth(region, camera, vertices, opaque_triangles(self.model))
+        self.volume.add_view(region, view)
         self._sample_colour(image, region)
-        self._vote_beard(region, camera, vertices, triangles)
+        self._vote_beard(region, view)
         self.views += 1
         self.bald_views += int(region.bald)
         self.seconds += time.perf_counter() - started
@@ -167,25 +167,17 @@ class HairStage:
             lower = region.face & ~region.hair
             self.beard_cover.append(float(region.beard.sum()) / max(float(lower.sum()) * 0.45, 1.0))
 
-    def _vote_beard(self, region: HairRegion, camera: Camera, vertices: np.ndarray, triangles: np.ndarray) -> None:
+    def _vote_beard(self, region: HairRegion, view: ViewDepth) -> None:
         """Each visible face vertex votes whether its pixel is beard."""
-        import torch
-
-        from ..render import rasterize
-
         geometry = self.volume.geometry
         h, w = region.beard.shape
-        k = camera.K.clone()
-        k[..., :2, :] = k[..., :2, :] * region.scale
-        small = Camera(k, camera.R, camera.t, w, h)
-        with torch.no_grad():
-            screen = small.project(torch.from_numpy(vertices).float()[None])
-            depth = rasterize(screen, torch.from_numpy(triangles.astype(np.int64)), h, w).depth[0].numpy()
-        p = screen[0].numpy()[geometry.skin]
+        depth = view.depth
+        p = view.screen[geometry.skin]
         col, row = np.floor(p[:, 0]).astype(np.int64), np.floor(p[:, 1]).astype(np.int64)
         inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
         c, r = np.clip(col, 0, w - 1), np.clip(row, 0, h - 1)
-        visible = inside & (p[:, 2] <= depth[r, c] + 0.004) & region.face[r, c] | (inside & region.beard[r, c])
+        # In front on the face, or on the beard (the beard's mask reaches under the jaw, past the face oval).
+        visible = inside & (((p[:, 2] <= depth[r, c] + 0.004) & region.face[r, c]) | region.beard[r, c])
         y = geometry.vertices[geometry.skin, 1]
         lower = (y < geometry.eye_level - 0.03) & (y > geometry.chin_level - 0.035)
         self.beard_seen[geometry.skin] += visible & lower

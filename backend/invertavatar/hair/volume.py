@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
@@ -94,6 +95,31 @@ def scalp_geometry(model, vertices: np.ndarray) -> ScalpGeometry:
     return ScalpGeometry(vertices, normals, skin, scalp, forehead, eye_level, ear_z + 0.015, chin_level)
 
 
+@dataclass
+class ViewDepth:
+    """One keyframe seen at its hair masks' resolution: the camera there, the fitted head's screen positions
+    (V, 3) (pixel x, y, depth) and the rasterized head's depth (h, w) with where it covers the picture. Made once
+    per keyframe; the carving and the beard's vote both read it."""
+
+    camera: Camera
+    screen: np.ndarray
+    depth: np.ndarray
+    covered: np.ndarray
+
+
+def view_depth(region: HairRegion, camera: Camera, head_vertices: np.ndarray, triangles: np.ndarray) -> ViewDepth:
+    """``camera`` maps the head frame to the pixels of the image the region was cut from; ``head_vertices`` are the
+    keyframe's fitted head (its expression) in the head frame."""
+    h, w = region.hair.shape
+    k = camera.K.clone()
+    k[..., :2, :] = k[..., :2, :] * region.scale
+    small = Camera(k, camera.R, camera.t, w, h)
+    with torch.no_grad():
+        screen = small.project(torch.from_numpy(head_vertices).float()[None])
+        fragments = rasterize(screen, torch.from_numpy(triangles.astype(np.int64)), h, w)
+    return ViewDepth(small, screen[0].numpy(), fragments.depth[0].numpy(), fragments.mask[0].numpy())
+
+
 class HairVolume:
     """Occupancy evidence on a voxel grid around one fitted head; views are added one at a time."""
 
@@ -135,23 +161,16 @@ class HairVolume:
         shell = outside & (near_scalp | hanging)
         return shell, distance[shell], nearest[shell]
 
-    def add_view(self, region: HairRegion, camera: Camera, head_vertices: np.ndarray, triangles: np.ndarray) -> None:
-        """Carve with one keyframe: ``camera`` maps the head frame to the keyframe's pixels (of the image the region
-        was cut from); ``head_vertices`` are the fitted head of that keyframe (its expression), for occlusion."""
+    def add_view(self, region: HairRegion, view: ViewDepth) -> None:
+        """Carve and confirm with one keyframe's hair mask, seen through ``view`` (`view_depth`)."""
         if region.bald:
             self.views += 1
             self.carved += 1  # a bald view sees all around the head and finds no hair there
             return
         h, w = region.hair.shape
-        k = camera.K.clone()
-        k[..., :2, :] = k[..., :2, :] * region.scale
-        small = Camera(k, camera.R, camera.t, w, h)
+        camera, depth, covered = view.camera, view.depth, view.covered
         with torch.no_grad():
-            screen = small.project(torch.from_numpy(head_vertices).float()[None])
-            fragments = rasterize(screen, torch.from_numpy(triangles.astype(np.int64)), h, w)
-            depth = fragments.depth[0].numpy()
-            covered = fragments.mask[0].numpy()
-            voxels = small.project(torch.from_numpy(self.centres).float()[None])[0].numpy()
+            voxels = camera.project(torch.from_numpy(self.centres).float()[None])[0].numpy()
         col, row = np.floor(voxels[:, 0]).astype(np.int64), np.floor(voxels[:, 1]).astype(np.int64)
         inside = (col >= 0) & (col < w) & (row >= 0) & (row < h) & (voxels[:, 2] > 0)
         c, r = np.clip(col, 0, w - 1), np.clip(row, 0, h - 1)
@@ -162,8 +181,6 @@ class HairVolume:
         facing = -np.einsum("ij,ij->i", self.geometry.normals[self.nearest] @ rotation.T, ray)
         grazing = (self.distance < GRAZING_REACH) & (facing < GRAZING_COS)
         sees = inside & ~behind & ~grazing
-        import cv2
-
         hair = cv2.dilate(region.hair.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         on_hair = hair[r, c]
         self.carved += sees & ~on_hair

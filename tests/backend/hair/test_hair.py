@@ -11,7 +11,7 @@ from invertavatar.hair.colour import fit_melanin, hair_albedo, hair_colour, hair
 from invertavatar.hair.region import HairRegion
 from invertavatar.hair.stage import HairStage
 from invertavatar.hair.strands import grow_guides
-from invertavatar.hair.volume import HairVolume, scalp_geometry
+from invertavatar.hair.volume import HairVolume, scalp_geometry, view_depth
 from invertavatar.io.bundle import read_bundle
 from invertavatar.render import Camera, axis_angle_to_matrix, rasterize
 from invertavatar.texture.fusion import opaque_triangles
@@ -73,7 +73,8 @@ def carve(head, truth: np.ndarray, yaws: list[float]) -> HairVolume:
     volume = HairVolume(geometry)
     for yaw in yaws:
         cam = camera(yaw)
-        volume.add_view(region(silhouette(truth, cam, neutral, triangles)), cam, neutral, triangles)
+        mask = region(silhouette(truth, cam, neutral, triangles))
+        volume.add_view(mask, view_depth(mask, cam, neutral, triangles))
     return volume
 
 
@@ -129,7 +130,8 @@ def test_a_bald_head_gets_no_hair(head, ict_model):
     stage.volume = HairVolume(geometry)
     empty = np.zeros((SIZE, SIZE), bool)
     for yaw in (-0.5, 0.0, 0.5):
-        stage.volume.add_view(region(empty, bald=True), camera(yaw), neutral, triangles)
+        bald = region(empty, bald=True)
+        stage.volume.add_view(bald, view_depth(bald, camera(yaw), neutral, triangles))
     result = stage.finish()
     assert result.arrays is None and result.manifest["found"] is False
 
@@ -190,7 +192,8 @@ def test_the_carving_is_carried_in_the_state_and_continued(head, ict_model):
     assert np.array_equal(restored.volume.occupancy(), first.volume.occupancy())
     # A further view (the back) carves on from there, as a refinement's keyframes do.
     cam = camera(np.pi)
-    restored.volume.add_view(region(silhouette(truth, cam, neutral, triangles)), cam, neutral, triangles)
+    back = region(silhouette(truth, cam, neutral, triangles))
+    restored.volume.add_view(back, view_depth(back, cam, neutral, triangles))
     assert (restored.volume.carved >= first.volume.carved).all() and restored.volume.seen_fraction() > \
         first.volume.seen_fraction()
 
