@@ -33,6 +33,7 @@ from invertavatar.errors import InvertAvatarError
 log = logging.getLogger(__name__)
 
 BUNDLE_MEMBERS = ("hand_detector.tflite", "hand_landmarks_detector.tflite")
+ALIGNMENT = 64
 WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
 GROW = 0.25  # the hull grows by this much of the palm's length (wrist to middle knuckle)
 FOREARM_LENGTH = 2.0  # palm lengths of forearm masked beyond the wrist
@@ -59,7 +60,13 @@ def hand_task_bundle(detector: str | Path, landmarks: str | Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for member, path in zip(BUNDLE_MEMBERS, (detector, landmarks)):
-            archive.writestr(member, Path(path).read_bytes())
+            info = zipfile.ZipInfo(member, date_time=(2024, 1, 1, 0, 0, 0))
+            # TFLite maps each member in place: its data must start on an ALIGNMENT boundary (else TFLite copies
+            # the tensors and says so), so the local header's extra field is padded, as Android's zipalign does.
+            data_start = buffer.tell() + 30 + len(member.encode()) + 4
+            pad = -data_start % ALIGNMENT
+            info.extra = b"\x35\xd9" + pad.to_bytes(2, "little") + b"\0" * pad
+            archive.writestr(info, Path(path).read_bytes(), compress_type=zipfile.ZIP_STORED)
     return buffer.getvalue()
 
 

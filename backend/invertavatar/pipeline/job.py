@@ -452,7 +452,8 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     job.report("texture", TRACK_SHARE, "baking the texture atlas")
     albedo, coverage, figures = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
                                            scalp_colour=scalp_colour, iris_radius_iod=iris.radius_iod(),
-                                           sclera_photographed=iris.sclera_photographed())
+                                           sclera_photographed=iris.sclera_photographed(),
+                                           iris_pattern=iris.pattern())  # the photo's iris (pipeline/iris.py)
     photographed = bake_photographed(fusion, albedo, scalp_colour)
     material_maps = bake_material_maps(model, albedo, coverage)  # roughness, specular, normal (texture/skin_maps.py)
     job.timed("texture", started)

@@ -56,18 +56,20 @@ def _scalp_weight(model, slot: str, size: int) -> np.ndarray:
 
 
 def procedural_tiles(model, size: int, skin: np.ndarray, iris: np.ndarray, sclera: np.ndarray | None = None,
-                     iris_radius_iod: float | None = None) -> dict[str, np.ndarray]:
+                     iris_radius_iod: float | None = None, iris_pattern: np.ndarray | None = None
+                     ) -> dict[str, np.ndarray]:
     """Plausible colours for the parts photos rarely show: mouth interior, eyes, lashes and eye overlays.
 
     ``sclera`` is the measured white of the eye (pipeline/iris.py); a slightly warm off-white when not measured.
+    ``iris_pattern`` is the photographed iris relative to its mean (`IrisColour.pattern`); a flat disc without it.
     """
     sclera = np.array([0.86, 0.83, 0.8], np.float32) if sclera is None else sclera
     gradient = np.linspace(0.9, 1.05, size, dtype=np.float32)[:, None, None]
     return {
         "gums": np.broadcast_to(np.array([0.62, 0.27, 0.27]) * gradient, (size, size, 3)),
         "teeth": np.broadcast_to(np.array([0.93, 0.9, 0.82]) * gradient, (size, size, 3)),
-        "sclera": eye_tile(model, "sclera", size, iris, sclera, iris_radius_iod),
-        "iris": eye_tile(model, "iris", size, iris, sclera, iris_radius_iod),
+        "sclera": eye_tile(model, "sclera", size, iris, sclera, iris_radius_iod, iris_pattern),
+        "iris": eye_tile(model, "iris", size, iris, sclera, iris_radius_iod, iris_pattern),
         "lacrimal": np.broadcast_to(np.array([0.85, 0.72, 0.72]), (size, size, 3)),
         "eyelashes": np.broadcast_to(np.array([0.07, 0.05, 0.045]), (size, size, 3)),
         "occlusion": np.broadcast_to(skin * 0.7, (size, size, 3)),
@@ -111,7 +113,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, skin_tile: int = 2048, *,
                sclera_colour: np.ndarray | None = None, scalp_colour: np.ndarray | None = None,
                iris_radius_iod: float | None = None, sclera_photographed: np.ndarray | None = None,
-               physical_level: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+               physical_level: bool = True, iris_pattern: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Albedo (S,S,3) uint8, coverage (S,S) uint8 and coverage figures; S = 2 × ``skin_tile``.
 
     The skin tiles are fused at the fusion's own resolution and resampled to ``skin_tile`` (2048² by default).
@@ -141,7 +144,7 @@ def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, ski
     iris = iris_colour if iris_colour is not None else np.array([0.35, 0.25, 0.18], np.float32)
     sclera = np.asarray(sclera_colour, np.float32) if sclera_colour is not None else None
     for name, image in procedural_tiles(fusion.model, tile // 2, skin, np.asarray(iris, np.float32),
-                                        sclera, iris_radius_iod).items():
+                                        sclera, iris_radius_iod, iris_pattern).items():
         rows, cols = slot_pixels(SLOTS[name], size)
         albedo[rows, cols] = _to_uint8(image)
     figures["skin_tone"] = [round(float(c), 4) for c in skin]

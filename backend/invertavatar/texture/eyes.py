@@ -34,6 +34,7 @@ class _EyeMap:
     centre: np.ndarray  # (2,) where the iris is painted (shared or own)
 
 
+@lru_cache(maxsize=8)
 def _texel_directions(model, slot: str, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Texel indices, their (col, row), their eye (0 left, 1 right, -1 none) and unit directions from that eye's
     centre, for every texel of ``slot`` that lies on an eyeball."""
@@ -51,6 +52,8 @@ def _texel_directions(model, slot: str, size: int) -> tuple[np.ndarray, np.ndarr
         directions[mine] = offset / np.maximum(np.linalg.norm(offset, axis=1, keepdims=True), 1e-12)
         eye[mine] = index
     position = np.stack([texel % size, texel // size], 1).astype(np.float64)
+    for array in (texel, position, eye, directions):
+        array.setflags(write=False)  # shared by the cache
     return texel, position, eye, directions
 
 
@@ -98,12 +101,33 @@ def iris_angle(model, iris_radius_iod: float | None) -> float:
     return float(np.degrees(np.arcsin(np.clip(ratio * iod / left.radius, 0.2, 0.75))))
 
 
+def _sample_pattern(pattern: np.ndarray, rho: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Bilinear look-up (N, 3) of a polar pattern (rings, sectors, 3) at radius fractions ``rho`` (0 centre, 1 rim)
+    and angles ``phi`` (radians; the sectors wrap around)."""
+    from ..pipeline.iris import PATTERN_INNER
+
+    rings, sectors = pattern.shape[:2]
+    r = np.clip((rho - PATTERN_INNER) / (1.0 - PATTERN_INNER) * rings - 0.5, 0.0, rings - 1.0)
+    a = np.mod(phi / (2 * np.pi) * sectors - 0.5, sectors)
+    r0 = np.floor(r).astype(int)
+    r1 = np.minimum(r0 + 1, rings - 1)
+    a0 = np.floor(a).astype(int) % sectors
+    a1 = (a0 + 1) % sectors
+    fr, fa = (r - r0)[:, None], (a - np.floor(a))[:, None]
+    return ((pattern[r0, a0] * (1 - fa) + pattern[r0, a1] * fa) * (1 - fr)
+            + (pattern[r1, a0] * (1 - fa) + pattern[r1, a1] * fa) * fr)
+
+
 def eye_tile(model, slot: str, size: int, iris: np.ndarray, sclera: np.ndarray,
-             iris_radius_iod: float | None = None) -> np.ndarray:
+             iris_radius_iod: float | None = None, iris_pattern: np.ndarray | None = None) -> np.ndarray:
     """An eyeball layer painted by the angle from where its eye's iris looks at rest (`rest_gaze`): pupil, iris
     with a darker limbal ring, sclera. The two eyes' rest directions mirror their shared layout, so a texel both eyes
     use gets one colour. Both of ICT's eyeball layers get the painting: the outer (sclera) layer is what an opaque
     material shows.
+
+    ``iris_pattern`` (pipeline/iris.py, `IrisColour.pattern`) is the person's iris relative to its mean colour on a
+    polar grid whose angle 0 is the nasal side: the iris is painted as ``iris`` × that pattern instead of a flat
+    disc.
     """
     image = np.broadcast_to(np.asarray(sclera, np.float32), (size * size, 3)).copy()
     if not all(region in model.regions for _, region in EYES):
@@ -116,12 +140,23 @@ def eye_tile(model, slot: str, size: int, iris: np.ndarray, sclera: np.ndarray,
         mine = eye == index
         pitch, yaw = rest[name]
         looking = np.array([np.cos(pitch) * np.sin(yaw), np.sin(pitch), np.cos(pitch) * np.cos(yaw)])
-        angle = np.degrees(np.arccos(np.clip(directions[mine] @ looking, -1, 1)))[:, None]
+        towards = directions[mine]
+        angle = np.degrees(np.arccos(np.clip(towards @ looking, -1, 1)))[:, None]
+        offset = towards[:, :2] - looking[:2]
         # Smooth steps (about a degree wide) instead of hard rings: no aliasing crescent at the iris edge.
         in_iris = np.clip((outer - angle) / 1.5 + 0.5, 0.0, 1.0)
         in_pupil = np.clip((pupil - angle) / 1.0 + 0.5, 0.0, 1.0)
         limbus = np.clip((angle - 0.8 * outer) / (0.2 * outer), 0.0, 1.0)  # the iris darkens towards its rim
-        iris_colour = iris * (1.1 - 0.45 * limbus)
+        if iris_pattern is None:
+            iris_colour = iris * (1.1 - 0.45 * limbus)
+        else:
+            # Angle 0 is nasal for the right eye (towards +X). The eyes share one layout, not mirrored: the left eye
+            # shows the same pattern (its 0 is temporal), and a texel both eyes use gets one colour.
+            on = in_iris[:, 0] > 0  # the rest is sclera: no look-up
+            phi = np.arctan2(offset[on, 1], offset[on, 0])
+            measured = np.ones((len(angle), 3), np.float32)
+            measured[on] = _sample_pattern(np.asarray(iris_pattern, np.float32), angle[on, 0] / outer, phi)
+            iris_colour = np.clip(iris * measured * (1.0 - 0.35 * limbus ** 2), 0.0, 1.0)
         colour = sclera * (1 - in_iris) + (iris_colour * (1 - in_pupil) + 0.03 * in_pupil) * in_iris
         image[texel[mine]] = colour
     return image.reshape(size, size, 3)

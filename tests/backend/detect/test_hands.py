@@ -40,6 +40,8 @@ def test_task_bundle_holds_the_two_models_stored(tmp_path):
         infos = archive.infolist()
         assert [i.filename for i in infos] == list(BUNDLE_MEMBERS)
         assert all(i.compress_type == zipfile.ZIP_STORED for i in infos)  # MediaPipe maps the members in place
+        for info in infos:  # ... so each member's data starts on an aligned offset
+            assert (info.header_offset + 30 + len(info.filename) + len(info.extra)) % 64 == 0
         assert archive.read(BUNDLE_MEMBERS[0]) == b"detector bytes"
         assert archive.read(BUNDLE_MEMBERS[1]) == b"landmark bytes"
 
