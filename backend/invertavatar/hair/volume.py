@@ -30,6 +30,8 @@ VOXEL = 0.006  # metres
 SHELL_CRANIUM = 0.07  # how far hair may stand off the cranium (a big curly head of hair)
 SHELL_FOREHEAD = 0.02  # a fringe lies close to the forehead
 HANG_BELOW = 0.5  # metres below the top of the head the grid reaches (hair to the shoulder blades)
+REACH = 0.16  # metres from the skin: the farthest a hanging voxel can be (0.2 from the neck's axis)
+EXACT_WITHIN = 0.03  # metres from the skin within which the nearest skin vertex is searched exactly
 SKIN_MATERIALS = ("M_Face", "M_BackHead")
 # Within this of the scalp, a keyframe that looks along the surface (the temples in a frontal photo) cannot tell a
 # thin layer of hair from skin at the silhouette's edge: it does not count as having seen the voxel.
@@ -144,11 +146,36 @@ class HairVolume:
         self.confirmed = np.zeros(len(self.centres), np.int32)
         self.views = 0
 
+    def _nearest_skin(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest skin vertex (index into the mesh) and its distance, for every grid point.
+
+        Exact within `EXACT_WITHIN` of the skin, where the shell's thin layers and the outside test need it; farther
+        out, a distance transform over the grid gives the skin voxel nearest each point, and the vertex in that
+        voxel nearest its centre stands for it (a few mm off, on distances of centimetres), which is 4× cheaper.
+        """
+        from scipy import ndimage
+
+        g = self.geometry
+        skin = g.vertices[g.skin]
+        cells = np.clip(np.floor((skin - self.origin) / self.voxel).astype(np.int64), 0, np.array(self.shape) - 1)
+        flat = np.ravel_multi_index(tuple(cells.T), self.shape)
+        centre = self.origin + (cells + 0.5) * self.voxel
+        order = np.argsort(-np.linalg.norm(skin - centre, axis=1))  # the closest to its cell's centre written last
+        representative = np.full(int(np.prod(self.shape)), -1, np.int64)
+        representative[flat[order]] = g.skin[order]
+        marked = (representative >= 0).reshape(self.shape)
+        _, (i, j, k) = ndimage.distance_transform_edt(~marked, return_indices=True)
+        nearest = representative[np.ravel_multi_index((i.ravel(), j.ravel(), k.ravel()), self.shape)]
+        distance = np.linalg.norm(grid - g.vertices[nearest], axis=1)
+        close = distance < EXACT_WITHIN
+        exact_distance, index = cKDTree(skin).query(grid[close], k=1)
+        nearest[close], distance[close] = g.skin[index], exact_distance
+        return nearest, distance
+
     def _shell(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         g = self.geometry
-        tree = cKDTree(g.vertices[g.skin])
-        distance, index = tree.query(grid, k=1)
-        nearest = g.skin[index]
+        nearest, distance = self._nearest_skin(grid)
+        far = distance > REACH
         offset = grid - g.vertices[nearest]
         outside = np.einsum("ij,ij->i", offset, g.normals[nearest]) > 0.002
         is_scalp = np.zeros(len(g.vertices), bool)
@@ -158,7 +185,7 @@ class HairVolume:
         # Hanging hair: below the cranium, behind the ears' front, off the neck, within a shoulder's width.
         hanging = (grid[:, 1] < g.eye_level) & (grid[:, 2] < g.front + 0.03) & (distance > 0.004) \
             & (np.hypot(grid[:, 0], grid[:, 2] - g.front + 0.05) < 0.2)
-        shell = outside & (near_scalp | hanging)
+        shell = outside & (near_scalp | hanging) & ~far
         return shell, distance[shell], nearest[shell]
 
     def add_view(self, region: HairRegion, view: ViewDepth) -> None:
