@@ -69,7 +69,8 @@ def test_a_fair_face_under_a_bright_exposure_comes_back_at_its_level(ict_model, 
     y_fused, y_known, y_photo = fused @ LUMINANCE, known @ LUMINANCE, photographed @ LUMINANCE
     print(f"exposure {exposure}: known {known.round(3)} photo level {photographed.round(3)} "
           f"result {fused.round(3)}; level {level}")
-    assert y_photo > 1.15 * y_known  # the exposure really did brighten the face the job saw
+    # The exposure really did brighten the face the job saw (1.14× at exposure 1.2: the renders are shaded).
+    assert y_photo > 1.1 * y_known
     _, high, (_, y_high) = skin_range()
     assert (fused <= high * 1.02).all() and y_fused <= y_high * 1.02  # never brighter than skin can be
     if exposure < 1.5:  # the sclera is not clipped: it tells the exposure, and the level comes back
