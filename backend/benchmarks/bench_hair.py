@@ -9,7 +9,8 @@ hair) through that fit's camera:
 
 - **silhouette IoU**: head plus hair of the render against the photo's person-head region (the segmenter's person
   mask inside the hair stage's head zone), both above the chin line (below it the render's neck and the person's
-  clothes are not comparable); also the IoU of the hair alone against the photo's hair mask;
+  clothes are not comparable); also the IoU of the hair alone (scalp and beard) against the photo's hair and beard
+  masks;
 - **hair colour ΔE00**: CIEDE2000 between the median colour of the render's hair pixels and of the photo's hair
   pixels (the render is lit by the preview's own light, not the photo's: the difference includes that);
 - **seconds** of the hair step (the job's ``timings_s.hair``) and of the whole job.
@@ -75,8 +76,8 @@ def measure_view(image: np.ndarray, bundle, model, detector, segmenter, label: s
     photo_head = (region.person > 0.5) & region.zone & above_chin
     render_head = small(silhouette) & region.zone & above_chin
     record = {"view": label, "silhouette_iou": _iou(photo_head, render_head),
-              "hair_iou": _iou(region.hair, small(hair)), "bald": region.bald}
-    if region.hair.sum() > 50 and hair.sum() > 50:
+              "hair_iou": _iou(region.hair | region.beard, small(hair)), "bald": region.bald}
+    if region.hair.sum() > 50 and hair.sum() > 50:  # the scalp hair's colour (a beard may differ)
         photo_pixels = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)[region.hair] / 255.0
         render_pixels = render[hair] / 255.0
         record["hair_delta_e00"] = float(deltaE_ciede2000(_median_lab(photo_pixels), _median_lab(render_pixels)))

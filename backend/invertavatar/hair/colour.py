@@ -98,16 +98,17 @@ def fit_melanin(albedo: np.ndarray) -> tuple[float, float, np.ndarray]:
     return float(table["melanin"][best]), float(table["redness"][best]), tint
 
 
-def hair_albedo(pixels_srgb: np.ndarray, gain: np.ndarray) -> np.ndarray:
+def hair_albedo(pixels_srgb: np.ndarray, gain: np.ndarray, band: tuple[float, float] = (15, 60)) -> np.ndarray:
     """The de-lit hair albedo (3,) linear from sRGB hair pixels (N, 3), times the keyframe's de-lighting ``gain``
     (3,) linear (the skin's albedo over its photographed colour).
 
-    The colour is the median of the pixels between the 15th and the 60th lightness percentile: above that lie the
-    sheen and highlights (the shader's specular lobes make those itself), below it the gaps between strands.
+    The colour is the median of the pixels in the ``band`` of lightness percentiles: above the scalp's (15, 60)
+    lie the sheen and highlights (the shader's specular lobes make those itself), below it the gaps between
+    strands. The calibration table (``data/``) takes the same statistic from its renders.
     """
     linear = srgb_to_linear(np.clip(pixels_srgb, 0.0, 1.0))
     lightness = linear @ np.array([0.2126, 0.7152, 0.0722])
-    low, high = np.percentile(lightness, [15, 60])
+    low, high = np.percentile(lightness, band)
     body = linear[(lightness >= low) & (lightness <= high)]
     if len(body) < 10:
         body = linear

@@ -55,6 +55,7 @@ class HairRegion:
     zone: np.ndarray  # (h, w) bool, where head and hair can be (the benchmark's head region is person ∩ zone)
     chin_row: np.ndarray  # (w,) float, per column, the chin line's row: above it is "the head" for silhouettes
     bald: bool
+    skin_lightness: float = float("nan")  # the face's skin, median CIE L* (0..100)
 
     def sample(self, mask: np.ndarray, pixels: np.ndarray) -> np.ndarray:
         """Mask values (N,) at full-resolution pixel positions (N, 2) x, y; outside the image is False/0."""
@@ -146,7 +147,14 @@ def hair_region(image: np.ndarray, detection: Detection, skin: SkinMask | None, 
     hair = np.zeros(shape, bool)
     if not bald:
         candidates = zone & is_person & not_skin & ~features & ~(face & (along < 0.15 * face_height))
-        upper = candidates & (along >= ear_level)
+        # The ears sit at the oval's widest points; in shade they fail the skin test, so there hair must also
+        # look like the hair.
+        ears = np.zeros(shape, bool)
+        for index in EAR_LEVEL:
+            centre = points[index] + np.sign((points[index] - (chin + top) / 2) @ side) * side * 0.06 * face_height
+            d = np.stack([cols, rows], -1) - centre
+            ears |= ((d @ side) / (0.11 * face_height)) ** 2 + ((d @ up) / (0.2 * face_height)) ** 2 <= 1
+        upper = candidates & (along >= ear_level) & ~ears
         hair_ll = _log_likelihood(lab, hair_model)
         rivals = [_log_likelihood(lab, skin_model)] if skin_model is not None else []
         clothes = lab[is_person & (along < chin_level - 0.5 * face_height) & (np.abs(across) < 0.5 * face_height)]
@@ -166,7 +174,8 @@ def hair_region(image: np.ndarray, detection: Detection, skin: SkinMask | None, 
                    features, face_height, up)
     chin_row = chin[1] + (np.arange(shape[1], dtype=np.float32) - chin[0]) * (-side[1] / max(abs(side[0]), 1e-3)) \
         if abs(side[0]) > 1e-3 else np.full(shape[1], chin[1], np.float32)
-    return HairRegion(scale, person_small, hair, beard, face, zone, chin_row.astype(np.float32), bool(bald))
+    return HairRegion(scale, person_small, hair, beard, face, zone, chin_row.astype(np.float32), bool(bald),
+                      float(skin_model[0][0]) if skin_model is not None else float("nan"))
 
 
 def _beard(shape, points, lab, along, chin_level, face, is_person, skin_small, skin_model, hair_model, features,

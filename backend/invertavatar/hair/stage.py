@@ -22,6 +22,7 @@ MAX_SAMPLES = 4000  # colour samples kept per keyframe and group
 STATE_FILE = "hair.npz"  # the bundle's state/ entry that lets a refinement continue the carving
 STATE_SAMPLES = 12000  # colour samples per group and kind carried in the state
 BEARD_SPACING = 0.006
+SCALP_PERCENTILES, BEARD_PERCENTILES = (15, 60), (5, 35)  # the lightness band whose median is the hair's colour
 BEARD_VOTE = 0.5  # share of the keyframes that see a vertex which must find beard there
 STRANDS_PER_CM2 = {"scalp": 120, "beard": 60}
 
@@ -54,7 +55,7 @@ class HairStage:
         self.samples = {"scalp": _Samples(), "beard": _Samples()}
         self.beard_seen = np.zeros(len(model.vertices), np.int32)
         self.beard_found = np.zeros(len(model.vertices), np.int32)
-        self.beard_cover: list[float] = []
+        self.beard_fullness: list[float] = []  # per keyframe with a beard: 0 stubble .. 1 a full beard
         self.views = 0
         self.bald_views = 0
         self.seconds = 0.0
@@ -82,7 +83,7 @@ class HairStage:
         import io
 
         arrays = {"views": np.array([self.views, self.bald_views]), "beard_seen": self.beard_seen,
-                  "beard_found": self.beard_found, "beard_cover": np.asarray(self.beard_cover, np.float32)}
+                  "beard_found": self.beard_found, "beard_fullness": np.asarray(self.beard_fullness, np.float32)}
         if self.volume is not None:
             arrays.update(carved=self.volume.carved, confirmed=self.volume.confirmed,
                           shape=np.asarray(self.volume.shape), origin=self.volume.origin)
@@ -105,7 +106,7 @@ class HairStage:
         self.views, self.bald_views = (int(v) for v in state["views"])
         if state["beard_seen"].shape == self.beard_seen.shape:
             self.beard_seen, self.beard_found = state["beard_seen"], state["beard_found"]
-        self.beard_cover = [float(c) for c in state["beard_cover"]]
+        self.beard_fullness = [float(c) for c in state["beard_fullness"]]
         for name, samples in self.samples.items():
             samples.root = [state[f"{name}_root"]] if len(state[f"{name}_root"]) else []
             samples.tip = [state[f"{name}_tip"]] if len(state[f"{name}_tip"]) else []
@@ -153,19 +154,21 @@ class HairStage:
             span = max(bottom - top, 1)
             near_root = region.hair.copy()
             near_root[top + int(0.45 * span):] = False  # the crown and upper part: near the roots
-            near_tip = region.hair.copy()
-            near_tip[:bottom - int(0.25 * span)] = False
+            # Long hair's tips, on their own: the hair well below the chin line.
+            below_chin = np.arange(region.hair.shape[0])[:, None] > region.chin_row[None, :] + 0.1 * span
+            near_tip = region.hair & below_chin
             scalp = self.samples["scalp"]
             scalp.root.append(self._keep(hair_pixels(image, region, near_root)))
-            if span > 0.4 * region.hair.shape[0]:  # long hair: its tips are sampled on their own
+            if near_tip.sum() > 0.15 * region.hair.sum():
                 scalp.tip.append(self._keep(hair_pixels(image, region, near_tip)))
             scalp.pixels += int(region.hair.sum())
         if region.beard.any():
             beard = self.samples["beard"]
-            beard.root.append(self._keep(hair_pixels(image, region, region.beard)))
+            pixels = hair_pixels(image, region, region.beard)
+            beard.root.append(self._keep(pixels))
             beard.pixels += int(region.beard.sum())
-            lower = region.face & ~region.hair
-            self.beard_cover.append(float(region.beard.sum()) / max(float(lower.sum()) * 0.45, 1.0))
+            if np.isfinite(region.skin_lightness):
+                self.beard_fullness.append(beard_fullness(pixels, region.skin_lightness))
 
     def _vote_beard(self, region: HairRegion, view: ViewDepth) -> None:
         """Each visible face vertex votes whether its pixel is beard."""
@@ -179,7 +182,7 @@ class HairStage:
         # In front on the face, or on the beard (the beard's mask reaches under the jaw, past the face oval).
         visible = inside & (((p[:, 2] <= depth[r, c] + 0.004) & region.face[r, c]) | region.beard[r, c])
         y = geometry.vertices[geometry.skin, 1]
-        lower = (y < geometry.eye_level - 0.03) & (y > geometry.chin_level - 0.035)
+        lower = (y < geometry.eye_level - 0.03) & (y > geometry.chin_level - 0.015)  # not down the neck
         self.beard_seen[geometry.skin] += visible & lower
         self.beard_found[geometry.skin] += visible & lower & region.beard[r, c]
 
@@ -204,8 +207,10 @@ class HairStage:
         root_colour = None
         for name, guides in groups.items():
             samples = self.samples[name]
-            albedo = hair_albedo(np.concatenate(samples.root), self.gain)
-            tip = hair_albedo(np.concatenate(samples.tip), self.gain) if samples.tip else None
+            # A beard, stubble above all, shows skin between its hairs: its fibres are its darker pixels.
+            band = BEARD_PERCENTILES if name == "beard" else SCALP_PERCENTILES
+            albedo = hair_albedo(np.concatenate(samples.root), self.gain, band)
+            tip = hair_albedo(np.concatenate(samples.tip), self.gain, band) if samples.tip else None
             group = hair_parameters(albedo, tip)
             group["length_m"] = round(float(guides.lengths().max()), 4)
             group["strands_per_cm2"] = STRANDS_PER_CM2[name]
@@ -229,8 +234,8 @@ class HairStage:
             return None
         g = self.volume.geometry
         roots = voted[thin_roots(g.vertices[voted], BEARD_SPACING)]
-        cover = float(np.clip(np.median(self.beard_cover), 0.0, 1.0)) if self.beard_cover else 0.3
-        length = 0.004 + 0.03 * cover  # stubble (a few mm) to a full beard (a few cm)
+        fullness = float(np.median(self.beard_fullness)) if self.beard_fullness else 0.3
+        length = 0.003 + 0.025 * fullness  # stubble (a few mm) to a full beard (a few cm)
         down = np.array([0.0, -1.0, 0.0])
         normal = g.normals[roots]
         tangent = down - (normal @ down)[:, None] * normal
@@ -264,6 +269,17 @@ class HairStage:
                 "curve_offsets": np.asarray(offsets, np.int32), "radius": np.concatenate(radius).astype(np.float32),
                 "root_face": face_of[roots].astype(np.int32), "root_uv": uv_of[roots].astype(np.float32),
                 "group": np.concatenate(group), "scalp_vertices": scalp_vertices}
+
+
+def beard_fullness(pixels_srgb: np.ndarray, skin_lightness: float) -> float:
+    """0 (stubble) .. 1 (a full beard) from how much darker than the skin the beard is (CIE L*): stubble lets the
+    skin show through (10–15 darker), a full beard covers it (40 and more darker, less for fair hair on dark skin,
+    which the length then underestimates)."""
+    import cv2
+
+    lab = cv2.cvtColor(pixels_srgb.reshape(-1, 1, 3).astype(np.float32), cv2.COLOR_RGB2LAB)
+    contrast = skin_lightness - float(np.median(lab[:, 0, 0]))
+    return float(np.clip((contrast - 12.0) / 30.0, 0.0, 1.0))
 
 
 def _vertex_polygons(model) -> tuple[np.ndarray, np.ndarray]:

@@ -92,7 +92,8 @@ def grow_guides(volume: HairVolume, occupied: np.ndarray, seed: int = 0) -> Guid
     thickness = probe[lead]
     roots, normal, thickness = candidates[has_hair], normal[has_hair], np.maximum(thickness[has_hair], 0.006)
     rng = np.random.default_rng(seed)
-    depth = thickness * rng.uniform(0.25, 0.85, len(roots))  # each strand's layer in the hair
+    layer = rng.uniform(0.25, 0.9, len(roots))  # each strand's layer in the hair, as a share of its thickness
+    depth = thickness * layer
     skin_tree = cKDTree(g.vertices[g.skin])
     gravity = np.array([0.0, -1.0, 0.0])
     position = g.vertices[roots] + normal * 0.002
@@ -108,10 +109,13 @@ def grow_guides(volume: HairVolume, occupied: np.ndarray, seed: int = 0) -> Guid
         radial = surface_normal * np.array([1.0, 0.0, 1.0])
         tangent[flat] = radial[flat] + 1e-6
         tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
-        # Hold the strand at its layer depth; once it hangs free of the head it simply falls.
+        # Hold the strand at its layer depth; once it hangs free of the head it falls, spreading to its layer of
+        # the fall's width (long hair fans out over the shoulders as far as the keyframes saw it go).
         lift = np.clip((depth - distance) / 0.01, -1.0, 1.0)[:, None]
-        free = distance > depth + 0.02
-        wanted = np.where(free[:, None], gravity, tangent + 0.8 * lift * surface_normal)
+        # Below the ears hair does not hug the neck: it hangs.
+        free = (distance > depth + 0.02) | (position[:, 1] < g.eye_level - 0.04)
+        fall = gravity + _spread(occupancy, position, distance, layer, g.front - 0.05)
+        wanted = np.where(free[:, None], fall, tangent + 0.8 * lift * surface_normal)
         direction = direction * 0.45 + wanted * 0.55
         direction /= np.linalg.norm(direction, axis=1, keepdims=True)
         step = position + direction * STEP
@@ -123,6 +127,25 @@ def grow_guides(volume: HairVolume, occupied: np.ndarray, seed: int = 0) -> Guid
         if not alive.any():
             break
     return _pack(np.stack(paths, 1), roots)
+
+
+def _spread(occupancy: _Occupancy, position: np.ndarray, distance: np.ndarray, layer: np.ndarray,
+            axis_z: float) -> np.ndarray:
+    """(N, 3) horizontal drift of falling strands towards their layer of the volume's width at their height: from
+    the vertical axis behind the neck, the occupied span along each strand's own direction is probed, and the strand
+    is drawn to ``layer`` of the way from the skin to its outer edge."""
+    outward = position * np.array([1.0, 0.0, 1.0]) - np.array([0.0, 0.0, axis_z])
+    radius = np.linalg.norm(outward, axis=1)
+    outward /= np.maximum(radius, 1e-6)[:, None]
+    probes = np.arange(0.02, 0.2, occupancy.volume.voxel)
+    along = position[:, None, :] * np.array([0.0, 1.0, 0.0]) + np.array([0.0, 0.0, axis_z]) \
+        + outward[:, None, :] * probes[None, :, None]
+    occupied = occupancy(along.reshape(-1, 3)).reshape(len(position), len(probes))
+    outer = np.where(occupied.any(axis=1), probes[np.where(occupied, np.arange(len(probes)), -1).max(axis=1)],
+                     radius)
+    inner = radius - distance  # the skin (or the neck) under the strand
+    target = inner + layer * np.maximum(outer - inner, 0.0)
+    return 0.6 * np.clip((target - radius) / 0.02, -1.0, 1.0)[:, None] * outward
 
 
 def _pack(paths: np.ndarray, roots: np.ndarray) -> Guides | None:
