@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 
 from ..detect import Detection
-from ..texture.skin_mask import FACE_OVAL, FOREHEAD, JAW, LEFT_BROW, OUTER_LIPS, RIGHT_BROW, SkinMask, _lab
+from ..texture.skin_mask import (FACE_OVAL, FOREHEAD, JAW, LEFT_BROW, OUTER_LIPS, RIGHT_BROW, SkinMask, _lab,
+                                 smoothness)
 from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
 
 WORK_SIZE = 384
@@ -40,6 +41,7 @@ MIN_CROWN_PIXELS = 40
 # A crown this close to the face's skin (CIE76 ΔE of the medians) is scalp, not hair. Measured on the devset: grey
 # hair over grey skin 19, blonde 22, dark hair 40-80; a bald scalp is the face's skin, a little lighter (under 10).
 BALD_DELTA_E = 11.0
+BALD_SMOOTHNESS = 0.6  # ... and as smooth as skin (texture/skin_mask.smoothness, 1 = like the cheeks)
 BEARD_FRACTION = 0.22  # of the lower face: less than this is a clean shave or stubble
 
 
@@ -142,8 +144,11 @@ def hair_region(image: np.ndarray, detection: Detection, skin: SkinMask | None, 
     hair_model = None
     if not bald:
         hair_model = _gaussian(_robust(crown_pixels))
-        if skin_model is not None:
-            bald = float(np.linalg.norm(hair_model[0] - skin_model[0])) < BALD_DELTA_E
+        if skin_model is not None and float(np.linalg.norm(hair_model[0] - skin_model[0])) < BALD_DELTA_E:
+            # Skin-coloured crown: a bald scalp is as smooth as the cheeks, fair hair (blonde on fair skin) is not.
+            window = max(3, round(0.02 * face_height)) | 1
+            smooth = smoothness(lab[..., 0], face & (skin_small > 0.6) & ~features, window)
+            bald = float(smooth[crown & is_person].mean()) > BALD_SMOOTHNESS
     hair = np.zeros(shape, bool)
     if not bald:
         candidates = zone & is_person & not_skin & ~features & ~(face & (along < 0.15 * face_height))

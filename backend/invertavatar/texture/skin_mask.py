@@ -155,7 +155,7 @@ def hair_contrast(lab: np.ndarray, skin_pixels: np.ndarray, hair_pixels: np.ndar
     return (1.0 / (1.0 + np.exp(-ratio))).astype(np.float32)
 
 
-def _smoothness(lightness: np.ndarray, reference: np.ndarray, window: int) -> np.ndarray:
+def smoothness(lightness: np.ndarray, reference: np.ndarray, window: int) -> np.ndarray:
     """(h, w) in [0, 1]: 1 where the local spread of lightness is like the reference skin's, 0 where it is far
     busier (the standard deviation of L in a ``window`` box over max(3 × the cheeks' median, theirs + 6))."""
     mean = cv2.blur(lightness, (window, window))
@@ -275,7 +275,7 @@ def skin_mask(image: np.ndarray, detection: Detection, hands: "list[Hand] | str 
         crown = np.clip(_polygon(shape, np.concatenate([arc, (arc + 0.12 * face_height * up)[::-1]])) - oval, 0, 1)
         around = np.maximum(around, crown * strict * skin_not_hair)
     neck_only = (neck > 0) & (oval == 0)
-    smooth = _smoothness(lab[..., 0], reference & (1 - holes), max(3, round(0.02 * face_height)) | 1)
+    smooth = smoothness(lab[..., 0], reference & (1 - holes), max(3, round(0.02 * face_height)) | 1)
     # Not at the oval's border: the jaw's own edge is busy there, and a line cut along it would part neck and face.
     border = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.08 * face_height)) | 1,) * 2))
     outside = outside * np.where((neck_only | (ring > 0)) & (border == 0), smooth, 1.0)
