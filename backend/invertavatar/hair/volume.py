@@ -29,6 +29,7 @@ from .region import HairRegion
 VOXEL = 0.006  # metres
 SHELL_CRANIUM = 0.07  # how far hair may stand off the cranium (a big curly head of hair)
 SHELL_FOREHEAD = 0.02  # a fringe lies close to the forehead
+SHELL_DRAPED = 0.03  # hair combed over the temples and the ears, which it does not grow from
 HANG_BELOW = 0.5  # metres below the top of the head the grid reaches (hair to the shoulder blades)
 REACH = 0.16  # metres from the skin: the farthest a hanging voxel can be (0.2 from the neck's axis)
 EXACT_WITHIN = 0.03  # metres from the skin within which the nearest skin vertex is searched exactly
@@ -185,7 +186,10 @@ class HairVolume:
         # Hanging hair: below the cranium, behind the ears' front, off the neck, within a shoulder's width.
         hanging = (grid[:, 1] < g.eye_level) & (grid[:, 2] < g.front + 0.03) & (distance > 0.004) \
             & (np.hypot(grid[:, 0], grid[:, 2] - g.front + 0.05) < 0.2)
-        shell = outside & (near_scalp | hanging) & ~far
+        # Hair also lies over skin it does not grow from, beside the scalp: the temples and over the ears.
+        draped = (distance <= SHELL_DRAPED) & (grid[:, 1] > g.eye_level - 0.03) \
+            & (g.vertices[nearest, 2] < g.front + 0.05)
+        shell = outside & (near_scalp | draped | hanging) & ~far
         return shell, distance[shell], nearest[shell]
 
     def add_view(self, region: HairRegion, view: ViewDepth) -> None:
