@@ -32,6 +32,7 @@ from .avatar_mesh import mesh_arrays
 from .face_check import FaceGate
 from .clip_keyframes import ClipKeyframes, crop_view, face_crop
 from .iris import IrisColour
+from .mouth import MouthColour
 from .selection import KeyframeSelector
 from .tracks import TrackRecorder
 
@@ -103,6 +104,7 @@ class _Job:
         self.identity_refinement = None  # track.multiview.MultiViewResult of this job's keyframes
         self.hair = None  # hair.HairStage when the job reconstructs hair
         self.neutral: np.ndarray | None = None  # the avatar's neutral head once its identity is final (hair frame)
+        self.mouth = MouthColour()  # the open mouth's teeth and interior colours (pipeline/mouth.py)
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -193,6 +195,8 @@ def run_job(spec: JobSpec, progress: Progress | None = None,
 
         neural = NeuralStage(model, previous.state.get(STATE_FILE) if previous else None)
     job.neural = neural
+    if previous is not None and "mouth.json" in previous.state:
+        job.mouth = MouthColour.from_bytes(previous.state["mouth.json"])  # a refinement adds to the mouth's sums
     if spec.hair:
         from ..hair import HairStage
         from ..hair.stage import STATE_FILE as HAIR_STATE
@@ -416,6 +420,7 @@ def _use_keyframe(job: _Job, image: np.ndarray, detection, fit: FrameFit, tracke
         samples = fusion.unwrap(image, vertices, _camera(fit), sharpness, skin=skin, delight=job.spec.delight)
     fusion.add_samples(samples)
     iris.add(image, detection)
+    job.mouth.add(image, detection)
     job.timed("texture", started)
     if job.hair is not None:
         started = time.perf_counter()
@@ -453,7 +458,8 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
     albedo, coverage, figures = bake_atlas(fusion, iris.colour(), sclera_colour=iris.sclera(),
                                            scalp_colour=scalp_colour, iris_radius_iod=iris.radius_iod(),
                                            sclera_photographed=iris.sclera_photographed(),
-                                           iris_pattern=iris.pattern())  # the photo's iris (pipeline/iris.py)
+                                           iris_pattern=iris.pattern(),  # the photo's iris (pipeline/iris.py)
+                                           mouth=job.mouth)  # the open mouth's colours (pipeline/mouth.py)
     photographed = bake_photographed(fusion, albedo, scalp_colour)
     material_maps = bake_material_maps(model, albedo, coverage)  # roughness, specular, normal (texture/skin_maps.py)
     job.timed("texture", started)
@@ -486,9 +492,10 @@ def _write(job: _Job, model: HeadModel, tracker: Tracker, fusion: TextureFusion,
         "identity_refinement": job.identity_refinement.summary() if job.identity_refinement else None,
         "hair": hair.manifest if hair is not None else {"found": False, "method": "off"},
         "albedo_level": figures.get("albedo_level"),  # texture/albedo_level.py
+        "mouth": figures.get("mouth"),  # the measured teeth / gums colours (pipeline/mouth.py); {} = defaults
     }
     state = {"tracker.json": tracker.state.to_bytes(), "texture_fusion.npz": fusion.to_bytes(),
-             "iris.json": iris.to_bytes()}
+             "iris.json": iris.to_bytes(), "mouth.json": job.mouth.to_bytes()}
     if job.hair is not None:
         from ..hair.stage import STATE_FILE as HAIR_STATE
 

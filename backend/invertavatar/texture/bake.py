@@ -55,19 +55,27 @@ def _scalp_weight(model, slot: str, size: int) -> np.ndarray:
     return cv2.GaussianBlur(weight, (0, 0), max(size * 0.01, 0.5))
 
 
+#: sRGB-encoded albedo of the mouth when no photo shows it open: ivory teeth, a gum's and tongue's red.
+DEFAULT_TEETH = np.array([0.93, 0.9, 0.82], np.float32)
+DEFAULT_GUMS = np.array([0.62, 0.27, 0.27], np.float32)
+
+
 def procedural_tiles(model, size: int, skin: np.ndarray, iris: np.ndarray, sclera: np.ndarray | None = None,
-                     iris_radius_iod: float | None = None, iris_pattern: np.ndarray | None = None
-                     ) -> dict[str, np.ndarray]:
+                     iris_radius_iod: float | None = None, iris_pattern: np.ndarray | None = None,
+                     mouth: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Plausible colours for the parts photos rarely show: mouth interior, eyes, lashes and eye overlays.
 
     ``sclera`` is the measured white of the eye (pipeline/iris.py); a slightly warm off-white when not measured.
     ``iris_pattern`` is the photographed iris relative to its mean (`IrisColour.pattern`); a flat disc without it.
+    ``mouth`` may give the ``"teeth"`` and ``"gums"`` colours measured in an open mouth (pipeline/mouth.py);
+    `DEFAULT_TEETH` and `DEFAULT_GUMS` otherwise.
     """
     sclera = np.array([0.86, 0.83, 0.8], np.float32) if sclera is None else sclera
+    mouth = mouth or {}
     gradient = np.linspace(0.9, 1.05, size, dtype=np.float32)[:, None, None]
     return {
-        "gums": np.broadcast_to(np.array([0.62, 0.27, 0.27]) * gradient, (size, size, 3)),
-        "teeth": np.broadcast_to(np.array([0.93, 0.9, 0.82]) * gradient, (size, size, 3)),
+        "gums": np.broadcast_to(np.clip(mouth.get("gums", DEFAULT_GUMS) * gradient, 0, 1), (size, size, 3)),
+        "teeth": np.broadcast_to(np.clip(mouth.get("teeth", DEFAULT_TEETH) * gradient, 0, 1), (size, size, 3)),
         "sclera": eye_tile(model, "sclera", size, iris, sclera, iris_radius_iod, iris_pattern),
         "iris": eye_tile(model, "iris", size, iris, sclera, iris_radius_iod, iris_pattern),
         "lacrimal": np.broadcast_to(np.array([0.85, 0.72, 0.72]), (size, size, 3)),
@@ -113,7 +121,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, skin_tile: int = 2048, *,
                sclera_colour: np.ndarray | None = None, scalp_colour: np.ndarray | None = None,
                iris_radius_iod: float | None = None, sclera_photographed: np.ndarray | None = None,
-               physical_level: bool = True, iris_pattern: np.ndarray | None = None
+               physical_level: bool = True, iris_pattern: np.ndarray | None = None, mouth=None
                ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Albedo (S,S,3) uint8, coverage (S,S) uint8 and coverage figures; S = 2 × ``skin_tile``.
 
@@ -121,7 +129,9 @@ def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, ski
     With ``physical_level`` the fused skin is first put at a level skin can have (texture/albedo_level.py; the
     white of the eye as photographed, ``sclera_photographed``, tells the photo's exposure); ``figures`` then holds
     ``albedo_level``. Unseen skin is filled seamlessly (texture/blend.py) towards the skin tone, and on the cranium
-    towards ``scalp_colour`` (a hair colour the user picked; a bald-scalp tone by default).
+    towards ``scalp_colour`` (a hair colour the user picked; a bald-scalp tone by default). ``mouth`` (a
+    pipeline/mouth.py `MouthColour`) gives the teeth and gums the open mouth's colours relative to the skin's albedo;
+    ``figures["mouth"]`` then names the colours used.
     """
     tile = skin_tile
     size = 2 * tile
@@ -143,8 +153,10 @@ def bake_atlas(fusion: TextureFusion, iris_colour: np.ndarray | None = None, ski
     figures["coverage"] = float(sum(figures[f"coverage_{n}"] * counts[n] for n in FUSED_SLOTS) / sum(counts.values()))
     iris = iris_colour if iris_colour is not None else np.array([0.35, 0.25, 0.18], np.float32)
     sclera = np.asarray(sclera_colour, np.float32) if sclera_colour is not None else None
+    mouth_colours = mouth.colours(skin) if mouth is not None else {}
+    figures["mouth"] = {name: [round(float(c), 4) for c in colour] for name, colour in mouth_colours.items()}
     for name, image in procedural_tiles(fusion.model, tile // 2, skin, np.asarray(iris, np.float32),
-                                        sclera, iris_radius_iod, iris_pattern).items():
+                                        sclera, iris_radius_iod, iris_pattern, mouth_colours).items():
         rows, cols = slot_pixels(SLOTS[name], size)
         albedo[rows, cols] = _to_uint8(image)
     figures["skin_tone"] = [round(float(c), 4) for c in skin]
