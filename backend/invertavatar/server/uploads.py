@@ -267,14 +267,15 @@ def type_uploads(received: Received, inputs: Path) -> list[Path]:
 
 
 def _check_decodes(path: Path, name: str) -> None:
-    """Open the file with the pipeline's own frame source and read its first frame."""
+    """Open the file with the pipeline's own frame source (which refuses oversized images and clips from their
+    headers) and check that its first frame decodes (a JPEG at 1/8 scale)."""
     from invertavatar.errors import InvertAvatarError
     from invertavatar.io.frames import open_source
 
     try:
         source = open_source(path)
         try:
-            next(iter(source))
+            source.check()
         finally:
             close = getattr(source, "close", None)
             if close is not None:
@@ -282,8 +283,6 @@ def _check_decodes(path: Path, name: str) -> None:
     except InvertAvatarError as exc:
         raise ApiError(415, exc.code, f"The file '{name}' cannot be decoded: {exc.message}",
                        exc.hint or SUPPORTED_HINT) from exc
-    except StopIteration:
-        raise ApiError(415, "no_frames", f"The file '{name}' holds no frames.", SUPPORTED_HINT) from None
     except Exception as exc:  # a decoder library's own error on a damaged file is still the file's fault
         raise ApiError(415, "unreadable_input", f"The file '{name}' cannot be decoded ({type(exc).__name__}).",
                        SUPPORTED_HINT) from exc

@@ -1,0 +1,143 @@
+"""Regression tests for issue 28: the attacks on the local server, each built here from a few bytes.
+
+Decompression bombs (images and clips that declare huge pixel counts), bodies read before the token check, form
+fields that dodge the upload cap, JSON that crashes the parser, malformed animate tracks and read-only folders.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from invertavatar.errors import InvertAvatarError
+from invertavatar.io import frames
+from invertavatar.io.frames import open_source
+from invertavatar.server.app import create_app
+
+from .conftest import GatedRunner
+
+TOKEN = "t" * 43
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+# attack inputs ----------------------------------------------------------------------------------------------------
+def jpeg_declaring(width: int, height: int, progressive: bool = True) -> bytes:
+    """A real 16×16 JPEG whose frame header (SOF) is rewritten to declare ``width`` × ``height``: a few hundred
+    bytes that a decoder would expand to the declared size."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (120, 80, 60)).save(buffer, "JPEG", progressive=progressive, quality=50)
+    data = bytearray(buffer.getvalue())
+    at = 2
+    while at < len(data):
+        marker, length = data[at + 1], struct.unpack(">H", data[at + 2:at + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            data[at + 5:at + 9] = struct.pack(">HH", height, width)
+            return bytes(data)
+        at += 2 + length
+    raise AssertionError("no SOF marker")
+
+
+def mkv_with_frame(path, jpeg: bytes, width: int, height: int) -> bytes:
+    """A Matroska file holding one MJPEG frame (``jpeg``), its track header declaring ``width`` × ``height``."""
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("mjpeg", rate=25)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuvj420p"
+        packet = av.Packet(jpeg)
+        packet.stream, packet.pts, packet.dts = stream, 0, 0
+        container.mux(packet)
+    return path.read_bytes()
+
+
+def mjpeg_frame(width: int, height: int) -> bytes:
+    """One genuinely encoded MJPEG frame of a flat picture (small, whatever its size)."""
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt = width, height, "yuvj420p"
+    codec.time_base = Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 90, np.uint8), format="rgb24")
+    packets = codec.encode(frame.reformat(format="yuvj420p")) + codec.encode(None)
+    return bytes(packets[0])
+
+
+@pytest.fixture
+def client(config):
+    runner = GatedRunner()
+    with TestClient(create_app(config, TOKEN, runner), base_url="http://127.0.0.1:8765",
+                    raise_server_exceptions=False) as client:
+        yield client
+    runner.gate.set()
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"]["code"] == code and body["error"]["message"] and body["error"]["hint"]
+    assert "Traceback" not in response.text
+    return body["error"]
+
+
+# 1. decompression bombs -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("pillow_guard", ["default", "disabled"])
+def test_progressive_jpeg_bomb_is_refused_from_its_header(tmp_path, monkeypatch, pillow_guard):
+    # 24000×24000 in ~500 bytes; decoding it would cost over a gigabyte. The refusal must not depend on what
+    # the process did before (another library, or an older version of ours, switching Pillow's guard off).
+    if pillow_guard == "disabled":
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    path = tmp_path / "bomb.jpg"
+    path.write_bytes(jpeg_declaring(24000, 24000))
+    assert path.stat().st_size < 1000
+    with pytest.raises(InvertAvatarError) as info:
+        open_source(path)
+    assert info.value.code == "image_too_large" and "megapixels" in info.value.hint
+
+
+def test_reading_a_photo_leaves_pillows_guard_alone(tmp_path):
+    before = Image.MAX_IMAGE_PIXELS
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(path)
+    (frame,) = list(open_source(path))
+    assert frame.image.shape == (48, 64, 3)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_jpeg_bomb_upload_is_refused_before_the_202(client, config):
+    files = [("files", ("bomb.jpg", jpeg_declaring(24000, 24000), "image/jpeg"))]
+    error = assert_error(client.post("/v1/jobs", files=files, headers=AUTH), 415, "image_too_large")
+    assert "576 megapixels" in error["message"] or "24000×24000" in error["message"]
+    assert list(config.jobs_dir.iterdir()) == []
+
+
+def test_clip_declaring_huge_frames_is_refused_before_decoding(tmp_path, client, config):
+    data = mkv_with_frame(tmp_path / "bomb.mkv", jpeg_declaring(12000, 12000, progressive=False), 12000, 12000)
+    assert len(data) < 2000
+    with pytest.raises(InvertAvatarError) as info:
+        open_source(tmp_path / "bomb.mkv")
+    # FFmpeg's stream probe already runs under the cap, so the size is known only when it is within it.
+    assert info.value.code == "unreadable_input" and "36 megapixels" in info.value.message
+    files = [("files", ("bomb.mkv", data, "video/x-matroska"))]
+    error = assert_error(client.post("/v1/jobs", files=files, headers=AUTH), 415, "unreadable_input")
+    assert "megapixels" in error["message"]
+    assert list(config.jobs_dir.iterdir()) == []
+
+
+def test_decoder_refuses_frames_larger_than_the_container_says(tmp_path, monkeypatch):
+    # The track header says 64×64, the frame inside is 1600×1200: the decoders (FFmpeg's stream probe included,
+    # which decodes a frame before any size is known) must be capped themselves, not only the header check.
+    monkeypatch.setattr(frames, "MAX_VIDEO_PIXELS", 1_000_000)
+    mkv_with_frame(tmp_path / "liar.mkv", mjpeg_frame(1600, 1200), 64, 64)
+    with pytest.raises(InvertAvatarError) as info:
+        list(open_source(tmp_path / "liar.mkv"))
+    assert info.value.code == "unreadable_input" and "megapixels" in info.value.message
+    with av.open(str(tmp_path / "liar.mkv"), options={"max_pixels": "1000000"}) as probe:
+        assert probe.streams.video[0].codec_context.width == 0  # the probe decode was refused, not run
+    # The same frame under an honest, larger cap decodes (the refusal above is the cap, not a broken file).
+    monkeypatch.setattr(frames, "MAX_VIDEO_PIXELS", 4_000_000)
+    (frame,) = list(open_source(tmp_path / "liar.mkv"))
+    assert frame.image.shape == (1200, 1600, 3)
