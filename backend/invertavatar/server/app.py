@@ -21,6 +21,7 @@ from .errors import ApiError, ErrorResponses, error_response, install_error_hand
 from .health import health
 from .schemas import ID_PATTERN, AnimateRequest, Health, Job, JobAccepted, JobOptions, RenderRequest
 from .service import Service, job_json
+from .uploads import FIELD_LIMIT
 from .worker import Runner, pipeline_runner
 from .zipstream import iter_zip
 
@@ -48,7 +49,8 @@ _bearer = HTTPBearer(auto_error=False, description="The token printed when the b
 
 async def require_token(request: Request,
                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """Dependency of every route but health: the bearer token must match."""
+    """Dependency of every route but health: the bearer token must match. ``Gate`` has already checked it before
+    the body was read; this stays as a second line and gives the OpenAPI file its security scheme."""
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else None
     if not token_matches(request.app.state.token, header):
         raise ApiError(401, "unauthorized", "A valid access token is required.",
@@ -56,31 +58,95 @@ async def require_token(request: Request,
                        "first start (stored in its token file).", headers={"WWW-Authenticate": "Bearer"})
 
 
-class SafetyHeaders:
-    """Pure ASGI middleware (does not buffer uploads): rejects foreign Host headers and sets defensive headers."""
+#: Paths answered without the token (they carry no request body and reveal nothing private).
+OPEN_PATHS = frozenset({"/v1/health", "/v1/openapi.json"})
 
-    def __init__(self, app: ASGIApp, check_host: bool) -> None:
+
+def _has_body(headers: Headers) -> bool:
+    return "transfer-encoding" in headers or headers.get("content-length", "0").strip() not in ("", "0")
+
+
+class Gate:
+    """Pure ASGI middleware in front of every route (it never buffers a body): the Host check, the token and the
+    body-size cap all run before a single body byte is read, and a body is then counted as it streams in.
+
+    A refusal sent before the body was read says ``Connection: close``: the unread rest of the body must not be
+    taken for the next request on a keep-alive connection.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, check_host: bool, job_body_limit: int,
+                 json_body_limit: int) -> None:
         self.app = app
+        self.token = token
         self.check_host = check_host
+        self.job_body_limit = job_body_limit
+        self.json_body_limit = json_body_limit
+
+    def _limit(self, scope: Scope) -> int:
+        return self.job_body_limit if scope["path"] == "/v1/jobs" else self.json_body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.check_host and not host_allowed(Headers(scope=scope).get("host")):
-            response = error_response(400, "bad_host", "This backend only answers requests addressed to localhost.",
-                                      "Use http://127.0.0.1:<port>; start it with --allow-remote to serve others.")
-            await response(scope, receive, send)
+        headers = Headers(scope=scope)
+        close = {"Connection": "close"} if _has_body(headers) else {}
+        if self.check_host and not host_allowed(headers.get("host")):
+            await error_response(400, "bad_host", "This backend only answers requests addressed to localhost.",
+                                 "Use http://127.0.0.1:<port> or http://localhost:<port>; start it with "
+                                 "--allow-remote to serve others.", close)(scope, receive, send)
             return
+        if scope["path"] not in OPEN_PATHS and not token_matches(self.token, headers.get("authorization")):
+            await error_response(401, "unauthorized", "A valid access token is required.",
+                                 "Send 'Authorization: Bearer <token>' with the token the backend printed on its "
+                                 "first start (stored in its token file).",
+                                 {"WWW-Authenticate": "Bearer", **close})(scope, receive, send)
+            return
+        limit = self._limit(scope)
+        declared = headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        await self._forward(scope, receive, send, limit)
 
-        async def send_with_headers(message: dict[str, Any]) -> None:
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        state = {"read": 0, "started": False, "answered": False}
+
+        async def counted_receive() -> dict[str, Any]:
+            if state["answered"]:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                state["read"] += len(message.get("body", b""))
+                if state["read"] > limit:
+                    if not state["started"]:
+                        state["answered"] = True
+                        await _too_large(limit)(scope, receive, send)
+                    return {"type": "http.disconnect"}  # the app stops reading; its own answer is dropped
+            return message
+
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if state["answered"]:
+                return
             if message["type"] == "http.response.start":
+                state["started"] = True
                 headers = list(message.get("headers", []))
                 headers += [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not state["answered"]:
+                raise
+            # The app failed on the body we cut off after answering 413: nothing more to tell anyone.
+
+
+def _too_large(limit: int) -> Response:
+    return error_response(413, "body_too_large", f"The request body is larger than this endpoint's limit of "
+                          f"{limit / 2**20:g} MiB.", "Send a smaller request; uploads take their limits from "
+                          "--max-job-mb.", {"Connection": "close"})
 
 
 def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runner) -> FastAPI:
@@ -104,7 +170,10 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
     app.state.service = service
     app.state.token = token
     install_error_handlers(app)
-    app.add_middleware(SafetyHeaders, check_host=not config.allow_remote)
+    # Uploads: the job cap plus room for the multipart framing (part headers) and the small form fields.
+    job_body_limit = config.max_job_bytes + config.max_files * 4096 + 4 * FIELD_LIMIT
+    app.add_middleware(Gate, token=token, check_host=not config.allow_remote, job_body_limit=job_body_limit,
+                       json_body_limit=config.max_json_bytes)
     auth = [Depends(require_token)]
 
     @app.get("/v1/health", response_model=Health, response_model_exclude_none=True, tags=["service"],

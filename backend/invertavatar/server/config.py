@@ -35,6 +35,8 @@ class ServerConfig:
     max_file_bytes: int = 512 * MIB
     max_job_bytes: int = 2048 * MIB
     max_files: int = 256
+    #: Largest JSON body (render, animate): a 100000-frame tracks.json is about 40 MiB.
+    max_json_bytes: int = 64 * MIB
     queue_size: int = 8
     storage_cap_bytes: int = 20 * 1024 * MIB
     max_age_days: float = 30.0

@@ -141,3 +141,97 @@ def test_decoder_refuses_frames_larger_than_the_container_says(tmp_path, monkeyp
     monkeypatch.setattr(frames, "MAX_VIDEO_PIXELS", 4_000_000)
     (frame,) = list(open_source(tmp_path / "liar.mkv"))
     assert frame.image.shape == (1200, 1600, 3)
+
+
+# 2. bodies are not read before the token, the Host and the size are checked --------------------------------------
+MIB = 1 << 20
+
+
+class Body:
+    """An ASGI ``receive`` that streams ``chunks`` × 1 MiB (no Content-Length: chunked), counting what was pulled."""
+
+    def __init__(self, chunks: int) -> None:
+        self.chunks = chunks
+        self.pulled = 0
+        self.chunk = b"x" * MIB
+
+    async def __call__(self) -> dict:
+        if self.pulled >= self.chunks:
+            return {"type": "http.disconnect"}
+        self.pulled += 1
+        return {"type": "http.request", "body": self.chunk, "more_body": self.pulled < self.chunks}
+
+    @property
+    def bytes_read(self) -> int:
+        return self.pulled * MIB
+
+
+def call_asgi(app, method: str, path: str, headers: dict[str, str], receive) -> tuple[int, dict[str, str], bytes]:
+    """Drive the app with one raw ASGI request (no test client buffering the body first)."""
+    import anyio
+
+    messages = []
+
+    async def send(message):
+        messages.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8765)}
+    anyio.run(app, scope, receive, send)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+@pytest.fixture
+def app(config):
+    return create_app(config, TOKEN, GatedRunner())
+
+
+@pytest.mark.parametrize("path", [f"/v1/avatars/{'a' * 32}/render", f"/v1/avatars/{'a' * 32}/animate", "/v1/jobs",
+                                  f"/v1/jobs/{'a' * 32}/cancel"])
+def test_a_body_without_a_token_costs_nothing(app, path):
+    body = Body(64)  # a 64 MiB chunked text/plain POST, as a web page may send to 127.0.0.1 without a preflight
+    status, headers, answer = call_asgi(app, "POST", path, {"host": "127.0.0.1:8765", "content-type": "text/plain",
+                                                             "transfer-encoding": "chunked"}, body)
+    assert status == 401 and b"unauthorized" in answer
+    assert body.bytes_read == 0
+    assert headers["connection"] == "close"  # the unread body must not be parsed as the next request
+
+
+def test_a_body_to_a_foreign_host_costs_nothing(app):
+    body = Body(16)
+    status, headers, answer = call_asgi(app, "POST", "/v1/jobs", {"host": "rebound.example:8765", **AUTH,
+                                                                  "transfer-encoding": "chunked"}, body)
+    assert status == 400 and b"bad_host" in answer and body.bytes_read == 0 and headers["connection"] == "close"
+
+
+def test_json_bodies_are_capped_while_they_stream(tmp_path):
+    from invertavatar.server.config import ServerConfig
+
+    config = ServerConfig.create(tmp_path / "data", max_json_bytes=2 * MIB)
+    app = create_app(config, TOKEN, GatedRunner())
+    body = Body(64)
+    path = f"/v1/avatars/{'a' * 32}/render"
+    status, headers, answer = call_asgi(app, "POST", path, {"host": "127.0.0.1", **AUTH,
+                                                            "content-type": "application/json",
+                                                            "transfer-encoding": "chunked"}, body)
+    assert status == 413 and b"body_too_large" in answer and b"2 MiB" in answer
+    assert body.bytes_read <= 3 * MIB  # stopped one chunk past the cap, not after 64 MiB
+    assert headers["connection"] == "close"
+    # A declared length over the cap is refused before anything is read.
+    body = Body(64)
+    status, _, answer = call_asgi(app, "POST", path, {"host": "127.0.0.1", **AUTH, "content-length": str(64 * MIB),
+                                                      "content-type": "application/json"}, body)
+    assert status == 413 and body.bytes_read == 0
+
+
+def test_uploads_are_capped_while_they_stream(app, config):
+    body = Body(64)  # config caps a job at 300 kB
+    status, headers, answer = call_asgi(app, "POST", "/v1/jobs", {
+        "host": "127.0.0.1", **AUTH, "content-type": "multipart/form-data; boundary=xyz",
+        "transfer-encoding": "chunked"}, body)
+    assert status == 413 and body.bytes_read <= 3 * MIB and headers["connection"] == "close"
+    assert list(config.jobs_dir.iterdir()) == []
