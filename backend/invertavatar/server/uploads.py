@@ -19,6 +19,8 @@ from starlette.requests import Request
 from .errors import ApiError
 
 FIELD_LIMIT = 64 * 1024  # the options JSON and the avatar id are tiny
+KNOWN_FIELDS = frozenset({"options", "avatar_id"})  # the form fields kept; others are counted, then dropped
+MAX_OTHER_PARTS = 16  # parts beyond the files and the known fields (tolerated, e.g. a client's extra field)
 MAX_NAME = 48
 SUPPORTED_HINT = ("Upload photos (JPEG, PNG, WebP, BMP, TIFF) or a clip (MP4, MOV, MKV, WebM, AVI) of a face.")
 
@@ -105,6 +107,7 @@ class _MultipartSink:
         self.received = Received()
         self.error: ApiError | None = None
         self.total = 0
+        self.parts = 0
         self._header_name = bytearray()
         self._header_value = bytearray()
         self._headers: dict[str, bytes] = {}
@@ -127,15 +130,32 @@ class _MultipartSink:
             self._file = None
 
     def _part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > self.limits.max_files + len(KNOWN_FIELDS) + MAX_OTHER_PARTS and self.error is None:
+            self._fail(ApiError(413, "too_many_parts", f"The form has more than {self.parts - 1} parts.",
+                                "Send the files in 'files', the options in 'options' and nothing else."))
         self._headers = {}
         self._field = None
         self._buffer = bytearray()
 
+    def _count(self, size: int) -> bool:
+        """Count ``size`` bytes of any part (headers, files, fields) against the job cap; False once refused."""
+        self.total += size
+        if self.total > self.limits.max_job_bytes and self.error is None:
+            self._fail(ApiError(413, "job_too_large",
+                                f"The upload is larger than the per-job limit of {_mib(self.limits.max_job_bytes)} "
+                                "(files, form fields and part headers together).",
+                                "Send fewer or smaller files, or ask the operator to raise --max-job-mb."))
+        return self.error is None
+
+    # python-multipart bounds one header line itself (MultipartParseError, answered 422 bad_multipart).
     def _header_field_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
+        if self._count(end - start):
+            self._header_name += data[start:end]
 
     def _header_value_data(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
+        if self._count(end - start):
+            self._header_value += data[start:end]
 
     def _header_end(self) -> None:
         self._headers[self._header_name.decode("latin-1").lower()] = bytes(self._header_value)
@@ -158,7 +178,8 @@ class _MultipartSink:
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         size = end - start
-        self.total += size
+        if not self._count(size):
+            return
         if self._field == "files":
             if self._file is None or self._upload is None:
                 return
@@ -168,12 +189,10 @@ class _MultipartSink:
                                     f"The file '{self._upload.name}' is larger than the per-file limit of "
                                     f"{_mib(self.limits.max_file_bytes)}.",
                                     "Send a shorter or smaller clip, or ask the operator to raise --max-file-mb."))
-            elif self.total > self.limits.max_job_bytes:
-                self._fail(ApiError(413, "job_too_large",
-                                    f"The upload is larger than the per-job limit of {_mib(self.limits.max_job_bytes)}.",
-                                    "Send fewer or smaller files, or ask the operator to raise --max-job-mb."))
             else:
                 self._file.write(data[start:end])
+        elif self._field not in KNOWN_FIELDS:
+            return  # counted against the cap above, never kept
         elif len(self._buffer) + size <= FIELD_LIMIT:
             self._buffer += data[start:end]
         else:
@@ -185,7 +204,7 @@ class _MultipartSink:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-        elif self._field:
+        elif self._field in KNOWN_FIELDS:
             self.received.fields[self._field] = self._buffer.decode("utf-8", "replace")
 
     def close(self) -> None:

@@ -235,3 +235,34 @@ def test_uploads_are_capped_while_they_stream(app, config):
         "transfer-encoding": "chunked"}, body)
     assert status == 413 and body.bytes_read <= 3 * MIB and headers["connection"] == "close"
     assert list(config.jobs_dir.iterdir()) == []
+
+
+# 3. form fields count against the per-job cap ---------------------------------------------------------------------
+def test_text_fields_count_against_the_job_cap(client, config):
+    from .conftest import image_bytes
+
+    # Ten 60 kB text fields: each under the per-field limit, together twice the 300 kB job cap.
+    fields = {f"note{i}": "n" * 60_000 for i in range(10)}
+    files = [("files", ("face.jpg", image_bytes(), "image/jpeg"))]
+    error = assert_error(client.post("/v1/jobs", files=files, data=fields, headers=AUTH), 413, "job_too_large")
+    assert "form fields" in error["message"]
+    assert list(config.jobs_dir.iterdir()) == []
+    # Under the cap, unknown fields are tolerated (and dropped).
+    small = {"note": "n" * 1000, "options": "{}"}
+    assert client.post("/v1/jobs", files=files, data=small, headers=AUTH).status_code == 202
+
+
+def test_only_known_fields_are_kept_in_memory(tmp_path):
+    from python_multipart.multipart import MultipartParser
+
+    from invertavatar.server.uploads import Limits, _MultipartSink
+
+    sink = _MultipartSink(tmp_path, Limits(10**6, 10**6, 4))
+    parts = [("options", b'{"max_frames": 3}'), ("junk", b"j" * 50_000), ("avatar_id", b"a" * 32)]
+    body = b"".join(b'--B\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (n.encode(), v)
+                    for n, v in parts) + b"--B--\r\n"
+    parser = MultipartParser(b"B", sink.callbacks())
+    parser.write(body)
+    parser.finalize()
+    assert sink.error is None and sink.received.fields == {"options": '{"max_frames": 3}', "avatar_id": "a" * 32}
+    assert sink.total >= 50_000  # the dropped field was still counted
