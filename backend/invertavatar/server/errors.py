@@ -75,14 +75,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), "", getattr(exc, "headers", None))
+        hint = ""
+        if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+            # FastAPI's own body parser: JSON it cannot read (a number of thousands of digits, deep nesting, ...).
+            code, hint = "bad_json", ("Send a JSON object matching the endpoint's schema in /v1/openapi.json "
+                                      "(numbers of at most a few hundred digits, nesting at most a few levels).")
+        return error_response(exc.status_code, code, str(exc.detail), hint, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The traceback goes to the log file only; the client learns where to look.
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        # The server closes the connection after an unhandled error: say so, or a keep-alive client's next request
+        # fails on the dead connection.
         return error_response(500, "internal_error", "The backend hit an unexpected error.",
-                              "See the backend log file (server.log in the data folder) and report the problem.")
+                              "See the backend log file (server.log in the data folder) and report the problem.",
+                              {"Connection": "close"})
 
 
 _DESCRIPTIONS = {400: "The Host header is not a loopback name (the service runs without --allow-remote).",

@@ -221,6 +221,10 @@ def _parse_options(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise ApiError(422, "bad_options", f"The options field is not valid JSON ({exc.msg}).",
                        'Send a JSON object, e.g. {"mode": "fit", "max_frames": 64}.') from None
+    except (ValueError, RecursionError) as exc:  # an integer of thousands of digits; brackets nested too deep
+        what = "is nested too deeply" if isinstance(exc, RecursionError) else "holds a number too long to read"
+        raise ApiError(422, "bad_options", f"The options field {what}.",
+                       'Send a flat JSON object, e.g. {"mode": "fit", "max_frames": 64}.') from None
     if not isinstance(raw, dict):
         raise ApiError(422, "bad_options", "The options field must be a JSON object.",
                        'Send a JSON object, e.g. {"mode": "fit", "max_frames": 64}.')

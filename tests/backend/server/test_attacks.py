@@ -266,3 +266,34 @@ def test_only_known_fields_are_kept_in_memory(tmp_path):
     parser.finalize()
     assert sink.error is None and sink.received.fields == {"options": '{"max_frames": 3}', "avatar_id": "a" * 32}
     assert sink.total >= 50_000  # the dropped field was still counted
+
+
+# 4. JSON that crashes a parser is a 4xx; a 500 says Connection: close ---------------------------------------------
+@pytest.mark.parametrize("options, what", [('{"max_frames": ' + "9" * 5000 + "}", "number"),
+                                           ("[" * 30000 + "]" * 30000, "nested")])
+def test_options_that_crash_the_json_parser_are_refused(client, config, options, what):
+    from .conftest import image_bytes
+
+    files = [("files", ("face.jpg", image_bytes(), "image/jpeg"))]
+    error = assert_error(client.post("/v1/jobs", files=files, data={"options": options}, headers=AUTH),
+                         422, "bad_options")
+    assert what in error["message"]
+    assert list(config.jobs_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("body", ['{"width": ' + "9" * 5000 + "}", "[" * 30000 + "]" * 30000])
+def test_json_bodies_that_crash_the_parser_are_refused(client, body):
+    response = client.post(f"/v1/avatars/{'a' * 32}/render", content=body, headers={
+        **AUTH, "Content-Type": "application/json"})
+    error = assert_error(response, 400, "bad_json")
+    assert "openapi" in error["hint"]
+
+
+def test_an_unexpected_error_says_connection_close(client):
+    def broken(job_id):
+        raise ZeroDivisionError("secret internals")
+
+    client.app.state.service.job = broken
+    response = client.get(f"/v1/jobs/{'a' * 32}", headers=AUTH)
+    error = assert_error(response, 500, "internal_error")
+    assert response.headers["connection"] == "close" and "secret" not in response.text
