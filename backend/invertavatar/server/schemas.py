@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from invertavatar.headmodel.arkit import ARKIT_NAMES
 
@@ -172,25 +172,53 @@ class RenderRequest(BaseModel):
         return [v / norm for v in value]
 
 
+Number = Annotated[float, Field(strict=True)]  # a JSON number (an integer passes); never a string or a bool
+
+
+class TrackFrame(BaseModel):
+    """One frame of a tracks.json (docs/bundle-format.md); other keys (e.g. `time`) are kept as given."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    index: int = Field(strict=True, ge=0, description="Frame number in the source.")
+    time: Number | None = None
+    arkit: list[Number] = Field(description="The ARKit weights, in the order of `arkit_names`.")
+    head_rotation: list[Number] | None = Field(None, min_length=4, max_length=4,
+                                               description="Unit quaternion [w, x, y, z].")
+    head_translation: list[Number] | None = Field(None, min_length=3, max_length=3, description="Metres.")
+    gaze: dict[Literal["eye_L", "eye_R"], Annotated[list[Number], Field(min_length=2, max_length=2)]] | None = \
+        Field(None, description="Per eye [pitch, yaw] in radians.")
+
+
+class Tracks(BaseModel):
+    """A tracks.json object, checked strictly: a malformed performance is a 422 now, not a failed job later."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    fps: Number | None = Field(None, gt=0, le=240)
+    arkit_names: list[Annotated[str, Field(strict=True)]] | None = Field(
+        None, description="Names of the `arkit` weights (default: Apple's 52, in ARKit order).")
+    frames: list[TrackFrame] = Field(min_length=1, max_length=100000)
+
+    @model_validator(mode="after")
+    def _weights_match_names(self) -> "Tracks":
+        count = len(self.arkit_names) if self.arkit_names else len(ARKIT_NAMES)
+        bad = next((i for i, frame in enumerate(self.frames) if len(frame.arkit) != count), None)
+        if bad is not None:
+            raise ValueError(f"frames[{bad}].arkit has {len(self.frames[bad].arkit)} weights; "
+                             f"{'arkit_names lists' if self.arkit_names else 'without arkit_names it needs'} {count}")
+        return self
+
+
 class AnimateRequest(BaseModel):
     """`POST /v1/avatars/{id}/animate`: render the avatar for every frame of a performance into a video (a job).
     The performance is tracks.json's content (docs/bundle-format.md), e.g. the Blender scene's keyed frames."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    tracks: dict = Field(description="A tracks.json object: `fps`, `arkit_names` and `frames` (each with `index`, "
-                                     "`arkit`, and optionally `head_rotation`, `head_translation`, `gaze`).")
+    tracks: Tracks = Field(description="A tracks.json object: `fps`, `arkit_names` and `frames` (each with `index`, "
+                                       "`arkit`, and optionally `head_rotation`, `head_translation`, `gaze`).")
     renderer: Literal["albedo", "neural"] | None = Field(None, description="Default: as for renders.")
     size: int = Field(512, ge=16, le=2048, description="Side of the avatar picture in pixels.")
     fps: float | None = Field(None, gt=0, le=240, description="Frame rate (default: the tracks').")
     neural_resolution: int | None = Field(None, ge=4, le=512)
-
-    @field_validator("tracks")
-    @classmethod
-    def _has_frames(cls, value: dict) -> dict:
-        frames = value.get("frames")
-        if not isinstance(frames, list) or not frames or len(frames) > 100000:
-            raise ValueError("tracks needs a non-empty `frames` list (at most 100000 frames)")
-        if not all(isinstance(f, dict) and isinstance(f.get("arkit"), list) and "index" in f for f in frames):
-            raise ValueError("every frame needs `index` and an `arkit` list")
-        return value

@@ -150,7 +150,7 @@ class Service:
             raise ApiError.from_pipeline(409, exc) from exc
         options = {"task": "animate", "side_by_side": False,
                    **request.model_dump(exclude={"tracks"}, exclude_none=True)}
-        return self._queue_avatar_task(avatar_id, options, {"tracks.json": json.dumps(request.tracks).encode()})
+        return self._queue_avatar_task(avatar_id, options, {"tracks.json": json.dumps(request.tracks.model_dump(exclude_none=True)).encode()})
 
     def video(self, job_id: str) -> Path:
         """The finished video of an ``animate`` job."""

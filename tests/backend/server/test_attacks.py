@@ -270,7 +270,7 @@ def test_only_known_fields_are_kept_in_memory(tmp_path):
 
 # 4. JSON that crashes a parser is a 4xx; a 500 says Connection: close ---------------------------------------------
 @pytest.mark.parametrize("options, what", [('{"max_frames": ' + "9" * 5000 + "}", "number"),
-                                           ("[" * 30000 + "]" * 30000, "nested")])
+                                           ("[" * 30000 + "]" * 30000, "nested")], ids=["5000-digits", "nested"])
 def test_options_that_crash_the_json_parser_are_refused(client, config, options, what):
     from .conftest import image_bytes
 
@@ -281,7 +281,8 @@ def test_options_that_crash_the_json_parser_are_refused(client, config, options,
     assert list(config.jobs_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("body", ['{"width": ' + "9" * 5000 + "}", "[" * 30000 + "]" * 30000])
+@pytest.mark.parametrize("body", ['{"width": ' + "9" * 5000 + "}", "[" * 30000 + "]" * 30000],
+                         ids=["5000-digits", "nested"])
 def test_json_bodies_that_crash_the_parser_are_refused(client, body):
     response = client.post(f"/v1/avatars/{'a' * 32}/render", content=body, headers={
         **AUTH, "Content-Type": "application/json"})
@@ -297,3 +298,32 @@ def test_an_unexpected_error_says_connection_close(client):
     response = client.get(f"/v1/jobs/{'a' * 32}", headers=AUTH)
     error = assert_error(response, 500, "internal_error")
     assert response.headers["connection"] == "close" and "secret" not in response.text
+
+
+# 5. malformed animate tracks are a 422 naming the field -----------------------------------------------------------
+def good_frame(index: int = 0) -> dict:
+    return {"index": index, "time": index / 30, "arkit": [0.0] * 51 + [1], "head_rotation": [1, 0, 0, 0],
+            "head_translation": [0.0, 0.0, 0.0], "gaze": {"eye_L": [0.0, 0.1], "eye_R": [0.0, 0.1]}}
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda f: f["arkit"].__setitem__(3, "0.5"), "tracks.frames.1.arkit.3"),
+    (lambda f: f.__setitem__("index", "1"), "tracks.frames.1.index"),
+    (lambda f: f["gaze"].__setitem__("eye_L", [0.0, 0.1, 0.2]), "tracks.frames.1.gaze.eye_L"),
+    (lambda f: f.__setitem__("head_rotation", [1, 0, 0]), "tracks.frames.1.head_rotation"),
+    (lambda f: f.__setitem__("head_translation", [True, 0, 0]), "tracks.frames.1.head_translation.0"),
+    (lambda f: f.__setitem__("arkit", [0.0] * 10), "frames[1].arkit has 10 weights"),
+], ids=["string-weight", "string-index", "3-vector-gaze", "short-quaternion", "bool-offset", "weight-count"])
+def test_malformed_tracks_are_refused_naming_the_field(client, change, field):
+    frames = [good_frame(0), good_frame(1)]
+    change(frames[1])
+    response = client.post(f"/v1/avatars/{'a' * 32}/animate", json={"tracks": {"fps": 30, "frames": frames}},
+                           headers=AUTH)
+    error = assert_error(response, 422, "invalid_request")
+    assert field in error["message"]
+
+
+def test_well_formed_tracks_pass_the_schema(client):
+    tracks = {"fps": 30, "source": "blender", "frames": [good_frame(0), good_frame(1)]}
+    response = client.post(f"/v1/avatars/{'a' * 32}/animate", json={"tracks": tracks}, headers=AUTH)
+    assert_error(response, 404, "avatar_not_found")  # past validation: only the avatar is missing
