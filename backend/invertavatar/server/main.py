@@ -31,6 +31,26 @@ def setup_logging(config: ServerConfig) -> None:
         logger.propagate = False
 
 
+def check_writable(config: ServerConfig) -> None:
+    """Create the data folders and prove each can be written, so that a read-only or missing place fails the start
+    with a clear message instead of a traceback now or a failed job later."""
+    import tempfile
+
+    folders = [config.data_dir, config.jobs_dir, config.avatars_dir, config.log_path.parent,
+               config.token_path.parent]
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise InvertAvatarError(
+                "data_dir_not_writable", f"The backend cannot write to {folder} ({reason}).",
+                "Pass --data-dir with a folder you can write to, or fix the folder's permissions "
+                "(and free some space if the disk is full).") from exc
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `invertavatar serve` (shared by `python -m invertavatar.server`)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -66,6 +86,7 @@ def serve(config: ServerConfig) -> None:
     from .app import create_app
 
     check_bind(config.host, config.allow_remote)
+    check_writable(config)
     setup_logging(config)
     token, created = load_or_create_token(config.token_path)
     if created:

@@ -6,6 +6,7 @@ The worker turns pipeline progress into index updates, honours cancellation, and
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import threading
@@ -232,10 +233,17 @@ class Worker:
         except InvertAvatarError as exc:
             self.store.set_state(job_id, FAILED, exc.message, error=exc.to_dict())
             log.info("job %s failed: %s (%s)", job_id, exc.code, exc.message)
+        except OSError as exc:
+            error = _os_error(exc)
+            if error is None:
+                log.exception("job %s crashed", job_id)
+                error = _internal_error(exc)
+            else:
+                log.warning("job %s failed: %s (%s)", job_id, error["code"], exc)
+            self.store.set_state(job_id, FAILED, error["message"], error=error)
         except Exception as exc:  # a bug: keep the traceback in the log, give the client a clean error
             log.exception("job %s crashed", job_id)
-            error = {"code": "internal_error", "message": f"The job stopped on an unexpected error ({type(exc).__name__}).",
-                     "hint": "See the backend log file (server.log in the data folder) and report the problem."}
+            error = _internal_error(exc)
             self.store.set_state(job_id, FAILED, error["message"], error=error)
         else:
             self.store.set_state(job_id, DONE, "Finished.", avatar_id=avatar_id, progress=1.0,
@@ -274,3 +282,22 @@ class Worker:
             frames = int(manifest.get("frames", {}).get("used", 0))
             self.store.put_avatar(avatar_id, folder_size(target), frames)
         return avatar_id
+
+
+def _internal_error(exc: BaseException) -> dict[str, str]:
+    return {"code": "internal_error", "message": f"The job stopped on an unexpected error ({type(exc).__name__}).",
+            "hint": "See the backend log file (server.log in the data folder) and report the problem."}
+
+
+def _os_error(exc: OSError) -> dict[str, str] | None:
+    """A job that could not write (a read-only or full folder) fails as ``permission`` or ``disk``, naming the
+    place; other OS errors stay internal."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return {"code": "permission", "message": f"The job could not write a file: {exc.strerror}{where}.",
+                "hint": "Make the backend's data folder and home folder (its caches) writable, or start it with "
+                        "--data-dir on a writable disk."}
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return {"code": "disk", "message": f"The disk is full: {exc.strerror}{where}.",
+                "hint": "Free some space (or lower --storage-cap-gb), then submit the job again."}
+    return None

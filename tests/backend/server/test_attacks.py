@@ -327,3 +327,49 @@ def test_well_formed_tracks_pass_the_schema(client):
     tracks = {"fps": 30, "source": "blender", "frames": [good_frame(0), good_frame(1)]}
     response = client.post(f"/v1/avatars/{'a' * 32}/animate", json={"tracks": tracks}, headers=AUTH)
     assert_error(response, 404, "avatar_not_found")  # past validation: only the avatar is missing
+
+
+# 6. folders that cannot be written --------------------------------------------------------------------------------
+def test_unwritable_data_folder_is_a_clear_startup_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # (chmod would not stop root, which these tests may run as)
+    backend = Path(__file__).resolve().parents[3] / "backend"
+    result = subprocess.run([sys.executable, "-m", "invertavatar.server", "--port", "0", "--data-dir",
+                             str(blocker / "data")], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=str(backend)))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "cannot write to" in result.stderr and "--data-dir" in result.stderr
+
+
+@pytest.mark.parametrize("errno_name, code", [("EROFS", "permission"), ("EACCES", "permission"), ("ENOSPC", "disk")])
+def test_a_job_that_cannot_write_fails_as_permission_or_disk(config, errno_name, code):
+    import errno
+    import time
+
+    runner = GatedRunner()
+    runner.fail_with = OSError(getattr(errno, errno_name), os_strerror(errno_name), "/home/me/.cache/x")
+    runner.gate.set()
+    from .conftest import image_bytes
+
+    with TestClient(create_app(config, TOKEN, runner), base_url="http://127.0.0.1:8765") as client:
+        job_id = client.post("/v1/jobs", files=[("files", ("f.jpg", image_bytes(), "image/jpeg"))],
+                             headers=AUTH).json()["job_id"]
+        deadline = time.monotonic() + 20
+        while (job := client.get(f"/v1/jobs/{job_id}", headers=AUTH).json())["state"] != "failed":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.02)
+    assert job["error"]["code"] == code and "/home/me/.cache/x" in job["error"]["message"] and job["error"]["hint"]
+    assert not (config.jobs_dir / job_id).exists()  # nothing half-written stays behind
+
+
+def os_strerror(name: str) -> str:
+    import errno
+    import os
+
+    return os.strerror(getattr(errno, name))
