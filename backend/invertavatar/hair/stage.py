@@ -85,7 +85,7 @@ class HairStage:
         arrays = {"views": np.array([self.views, self.bald_views]), "beard_seen": self.beard_seen,
                   "beard_found": self.beard_found, "beard_fullness": np.asarray(self.beard_fullness, np.float32)}
         if self.volume is not None:
-            arrays.update(carved=self.volume.carved, confirmed=self.volume.confirmed,
+            arrays.update(carved=self.volume.carved, confirmed=self.volume.confirmed, on_hair=self.volume.on_hair,
                           shape=np.asarray(self.volume.shape), origin=self.volume.origin)
         for name, samples in self.samples.items():
             for kind in ("root", "tip"):
@@ -119,6 +119,7 @@ class HairStage:
                 and len(restored["carved"]) == len(self.volume.carved):
             self.volume.carved += restored["carved"]
             self.volume.confirmed += restored["confirmed"]
+            self.volume.on_hair += restored.get("on_hair", restored["confirmed"])
 
     def add(self, image: np.ndarray, detection: Detection, camera: Camera, vertices: np.ndarray,
             neutral: np.ndarray, skin) -> HairRegion | None:

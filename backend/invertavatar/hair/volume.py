@@ -7,7 +7,9 @@ the picture or behind the fitted head (the rasterized head's depth at that pixel
 it sees off the hair; it **confirms** a voxel it sees on the hair only where it looks at the scalp under that voxel
 from the front or the side: a silhouette says nothing about how deep the hair goes along the view, so a voxel
 behind the crown in a frontal photo is neither carved nor confirmed. Like texture fusion it is incremental
-(`HairVolume.add_view` keeps two counters per voxel), and it says how much it has seen.
+(`HairVolume.add_view` keeps counters per voxel), and it says how much it has seen. With many keyframes the carving
+is a vote: a voxel goes when more than a fifth of the views that saw it found no hair there, so one bad mask does
+not cut the hair away.
 
 Voxels no keyframe carved or confirmed (the back of the head in a frontal photo) are completed plausibly: from the
 mirror image across the head's midplane when that was confirmed or carved, else by the hair's **fall**: at each
@@ -40,6 +42,7 @@ GRAZING_REACH, GRAZING_COS = 0.015, 0.3
 # A view confirms hair only over scalp that faces it at least this much (cosine): over scalp that faces away, the
 # hair the silhouette shows could be anywhere along the ray.
 CONFIRM_COS = -0.3
+CARVE_SHARE = 0.2
 
 
 @dataclass
@@ -145,6 +148,7 @@ class HairVolume:
         self.centres = grid[self.shell]  # only shell voxels are tracked
         self.carved = np.zeros(len(self.centres), np.int32)
         self.confirmed = np.zeros(len(self.centres), np.int32)
+        self.on_hair = np.zeros(len(self.centres), np.int32)  # views that saw the voxel on their hair mask
         self.views = 0
 
     def _nearest_skin(self, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -194,10 +198,6 @@ class HairVolume:
 
     def add_view(self, region: HairRegion, view: ViewDepth) -> None:
         """Carve and confirm with one keyframe's hair mask, seen through ``view`` (`view_depth`)."""
-        if region.bald:
-            self.views += 1
-            self.carved += 1  # a bald view sees all around the head and finds no hair there
-            return
         h, w = region.hair.shape
         camera, depth, covered = view.camera, view.depth, view.covered
         with torch.no_grad():
@@ -212,9 +212,11 @@ class HairVolume:
         facing = -np.einsum("ij,ij->i", self.geometry.normals[self.nearest] @ rotation.T, ray)
         grazing = (self.distance < GRAZING_REACH) & (facing < GRAZING_COS)
         sees = inside & ~behind & ~grazing
+        # A view judged bald has an empty hair mask: it carves what it sees, like any other.
         hair = cv2.dilate(region.hair.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         on_hair = hair[r, c]
         self.carved += sees & ~on_hair
+        self.on_hair += sees & on_hair
         self.confirmed += sees & on_hair & (facing > CONFIRM_COS)
         self.views += 1
 
@@ -222,7 +224,9 @@ class HairVolume:
         """(N,) bool over ``centres``: hair where a view confirmed it and none carved it, completed where no view
         did either."""
         known = (self.carved > 0) | (self.confirmed > 0)
-        full = (self.confirmed > 0) & (self.carved == 0)
+        # Of many keyframes a few can be wrong (a mask that missed the hair, a frame judged bald): a voxel is
+        # carved when more than `CARVE_SHARE` of the views that saw it found no hair there (one view: any).
+        full = (self.confirmed > 0) & (self.carved <= CARVE_SHARE * (self.carved + self.on_hair))
         mirror = self._mirror_index()
         from_mirror = ~known & (mirror >= 0)
         from_mirror[from_mirror] &= known[mirror[from_mirror]]
