@@ -75,8 +75,9 @@ class Gate:
     """
 
     def __init__(self, app: ASGIApp, token: str, check_host: bool, job_body_limit: int,
-                 json_body_limit: int) -> None:
+                 json_body_limit: int, bind_host: str | None = None) -> None:
         self.app = app
+        self.bind_host = bind_host
         self.token = token
         self.check_host = check_host
         self.job_body_limit = job_body_limit
@@ -91,7 +92,7 @@ class Gate:
             return
         headers = Headers(scope=scope)
         close = {"Connection": "close"} if _has_body(headers) else {}
-        if self.check_host and not host_allowed(headers.get("host")):
+        if self.check_host and not host_allowed(headers.get("host"), self.bind_host):
             await error_response(400, "bad_host", "This backend only answers requests addressed to localhost.",
                                  "Use http://127.0.0.1:<port> or http://localhost:<port>; start it with "
                                  "--allow-remote to serve others.", close)(scope, receive, send)
@@ -173,7 +174,7 @@ def create_app(config: ServerConfig, token: str, runner: Runner = pipeline_runne
     # Uploads: the job cap plus room for the multipart framing (part headers) and the small form fields.
     job_body_limit = config.max_job_bytes + config.max_files * 4096 + 4 * FIELD_LIMIT
     app.add_middleware(Gate, token=token, check_host=not config.allow_remote, job_body_limit=job_body_limit,
-                       json_body_limit=config.max_json_bytes)
+                       json_body_limit=config.max_json_bytes, bind_host=config.host)
     auth = [Depends(require_token)]
 
     @app.get("/v1/health", response_model=Health, response_model_exclude_none=True, tags=["service"],

@@ -74,6 +74,12 @@ def host_header_name(host_header: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
-def host_allowed(host_header: str | None) -> bool:
-    """True when a request names this machine by a loopback name (a rebinding web page names its own domain)."""
-    return host_header is not None and host_header_name(host_header) in LOOPBACK_NAMES
+def host_allowed(host_header: str | None, bind_host: str | None = None) -> bool:
+    """True when a request names this machine by a loopback name (a rebinding web page names its own domain):
+    localhost, 127.0.0.1, ::1, or the loopback address the server is bound to (e.g. 127.0.0.2)."""
+    if host_header is None:
+        return False
+    names = LOOPBACK_NAMES
+    if bind_host and is_loopback_host(bind_host):
+        names = names | {bind_host.strip("[]").lower()}
+    return host_header_name(host_header) in names

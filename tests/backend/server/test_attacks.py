@@ -373,3 +373,15 @@ def os_strerror(name: str) -> str:
     import os
 
     return os.strerror(getattr(errno, name))
+
+
+# 7. a server bound to another loopback address answers requests addressed to it -----------------------------------
+def test_a_loopback_bind_address_is_an_allowed_host(tmp_path):
+    from invertavatar.server.auth import host_allowed
+    from invertavatar.server.config import ServerConfig
+
+    config = ServerConfig.create(tmp_path / "data", host="127.0.0.2")
+    with TestClient(create_app(config, TOKEN, GatedRunner()), base_url="http://127.0.0.2:8765") as client:
+        assert client.get("/v1/health").status_code == 200
+        assert client.get("/v1/health", headers={"Host": "127.0.0.3:8765"}).status_code == 400
+    assert not host_allowed("192.168.1.5:8765", bind_host="192.168.1.5")  # only a loopback bind widens the set
