@@ -11,8 +11,11 @@ of light and albedo is all a photo shows, so the split needs outside knowledge. 
 * **What the photo says about its exposure**: the white of the eye (measured in the photo by pipeline/iris.py) has
   a known albedo range; seen at level ``m`` the exposure is at least ``m / SCLERA_ALBEDO[1]`` (the lids, lashes
   and glasses only ever take light away from it), which caps the face's albedo. The converse — a dim sclera lifting
-  the face — is not used: on the devset, eyes in the shade of glasses or lids, or a few pixels wide, lifted faces
-  of medium skin to the top of the skin range. A face darker than any skin is lifted to the range's edge only.
+  the face — is used only when the sclera is unmistakably the eye's white: at least `SCLERA_OVER_FACE` times the
+  face's level in the same photos. Then the photo is under-exposed by at least ``SCLERA_ALBEDO[0] / m`` (the
+  dimmest white of an eye), and the face is lifted by that much, no more. Without that guard, eyes in the shade of
+  glasses or lids, or a few pixels wide, lifted faces of medium skin to the top of the skin range on the devset.
+  A face darker than any skin is lifted to the range's edge only.
   How much of the skin the photos clipped (`FusionExposure`) is recorded beside it.
 
 Everything is in linear sRGB (the atlas PNG is sRGB-encoded, as Blender reads it). The result is one gain per
@@ -33,6 +36,10 @@ SCLERA_ALBEDO = (0.60, 0.83)  # linear: sRGB 0.80–0.92, pipeline/iris.py's SCL
 CLIP_LEVEL = 250 / 255  # an encoded channel at or above this is clipped
 INSIDE = 0.02  # a channel moved into the range lands this share inside its edge (resampling must not push it out)
 MIN_REFERENCE = 0.02  # a sclera darker than this (linear) is not measured well enough to say anything
+#: A photographed sclera lifts the exposure only when it is at least this many times the face's level: the fairest
+#: skin is about half an eye's white (L* 70, luminance 0.41, against 0.60–0.83), so a sclera measured dimmer than
+#: that relative to the face is the lids' shade, lashes or glasses, not an under-exposed eye.
+SCLERA_OVER_FACE = 2.0
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # linear sRGB → relative luminance Y
 
 
@@ -148,9 +155,10 @@ def choose_level(measured: np.ndarray, sclera: np.ndarray | None = None, clipped
 
     ``sclera`` is the white of the eye as photographed (encoded RGB, 0..1), ``clipped_share`` the share of skin the
     photos clipped (recorded). The exposure scale starts at 1 (the photo's own level), is capped by the sclera's
-    evidence, then bounded by the skin's luminance range; its chroma (a*, b*) is then bounded by the skin's (a
-    desaturated or colour-cast photo gets the nearest skin chroma), and each channel by the skin's range of that
-    channel. A bound that moves the face puts it `INSIDE` its edge.
+    evidence (or lifted by it, when the sclera is unmistakable and dimmer than any eye's white), then bounded by
+    the skin's luminance range; its chroma (a*, b*) is then bounded by the skin's (a desaturated or colour-cast
+    photo gets the nearest skin chroma), and each channel by the skin's range of that channel. A bound that moves
+    the face puts it `INSIDE` its edge.
     """
     measured = np.asarray(measured, np.float64)
     lo, hi, (y_lo, y_hi) = skin_range()
@@ -166,6 +174,11 @@ def choose_level(measured: np.ndarray, sclera: np.ndarray | None = None, clipped
                 evidence["method"] = "skin-range+sclera"
             scale = min(scale, highest)
             evidence["sclera_scale_cap"] = round(highest, 4)
+            lowest = SCLERA_ALBEDO[0] / reference  # the exposure makes even the dimmest white of an eye this dim
+            if lowest > scale and reference >= SCLERA_OVER_FACE * luminance:
+                scale = lowest
+                evidence["method"] = "skin-range+sclera-lift"
+                evidence["sclera_scale_floor"] = round(lowest, 4)
     if luminance > 1e-6 and not y_lo <= luminance * scale <= y_hi:
         scale = float(np.clip(scale, y_lo * (1 + INSIDE) / luminance, y_hi * (1 - INSIDE) / luminance))
     scaled = measured * scale

@@ -15,7 +15,7 @@ from invertavatar.io.bundle import read_bundle
 from invertavatar.pipeline import JobSpec, run_job
 from invertavatar.pipeline.synthetic import render_view
 from invertavatar.texture.albedo_level import (
-    LUMINANCE, atlas_face_mean, choose_level, inner_face_mask, lab_to_linear, linear_to_srgb, skin_range,
+    LUMINANCE, SCLERA_ALBEDO, atlas_face_mean, choose_level, inner_face_mask, lab_to_linear, linear_to_srgb, skin_range,
     srgb_to_linear)
 from invertavatar.texture.atlas import SLOTS, slot_pixels
 
@@ -108,3 +108,34 @@ def test_bounds_not_a_pull():
     assert choose_level(face, sclera=np.array([1.0, 1.0, 1.0])).exposure_scale == pytest.approx(0.83, abs=0.01)
     dim = np.array([0.25, 0.25, 0.25])  # linear 0.05
     assert choose_level(face * 0.3, sclera=dim).gain == pytest.approx(np.ones(3))
+
+
+def test_an_unmistakable_dim_sclera_lifts_an_under_exposed_face():
+    face = lab_to_linear(np.array([55.0, 14.0, 17.0]))  # medium skin
+    y_face = face @ LUMINANCE
+    # Photographed at a third of the exposure: the face's level and the white of the eye (albedo 0.8) both dim.
+    dim_face, sclera = face / 3, linear_to_srgb(np.full(3, 0.8 / 3))
+    lifted = choose_level(dim_face, sclera=sclera)
+    assert lifted.evidence["method"] == "skin-range+sclera-lift"
+    # Lifted by what the dimmest eye's white allows (0.6 / (0.8 / 3)), not to the face's own level nor beyond it.
+    assert lifted.exposure_scale == pytest.approx(SCLERA_ALBEDO[0] / (0.8 / 3), rel=0.01)
+    assert 0.7 * y_face < lifted.result @ LUMINANCE <= y_face
+    # The same dim sclera next to a face that is not twice darker than it (the lids' shade, glasses) lifts nothing.
+    assert choose_level(face * 0.7, sclera=sclera).exposure_scale == pytest.approx(1.0)
+    # A dark face under a good exposure beside its bright eye's white is not lightened.
+    dark = lab_to_linear(np.array([30.0, 12.0, 14.0]))
+    assert choose_level(dark, sclera=linear_to_srgb(np.full(3, 0.75))).gain == pytest.approx(np.ones(3))
+
+
+def test_an_under_exposed_face_comes_back_towards_its_level(ict_model, ground_truth, known_albedo, tmp_path):
+    known = lab_to_linear(np.array([55.0, 14.0, 17.0]))
+    atlas = _known_atlas(ict_model, known_albedo, known)
+    fused, level = _reconstruct(ict_model, ground_truth["identity"], atlas, 0.3, tmp_path)
+    photographed = np.array(level["face_mean_linear_fused"])
+    y_fused, y_known, y_photo = fused @ LUMINANCE, known @ LUMINANCE, photographed @ LUMINANCE
+    print(f"under-exposed: known {known.round(3)} photo level {photographed.round(3)} result {fused.round(3)}; "
+          f"{level}")
+    assert y_photo < 0.5 * y_known  # the exposure really darkened what the job saw
+    assert level["method"] == "skin-range+sclera-lift"
+    # Lifted by what the dimmest white of an eye allows (0.6 of the known 0.8): about 3/4 of the way, never above.
+    assert 0.65 * y_known < y_fused <= 1.05 * y_known
