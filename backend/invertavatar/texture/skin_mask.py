@@ -34,6 +34,8 @@ from ..detect.landmark_schemes import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, eye_c
 WORK_SIZE = 512
 NECK_GAP = 0.04  # face heights of non-skin that end the neck (a collar, a necklace); the jaw's shadow is less
 NECK_START = 0.12  # face heights under the jaw within which a column's neck skin must begin
+WHITE_CHROMA_SHARE = 0.5  # of the skin's chroma: a pixel below it and not much darker than the skin is white ...
+WHITE_BRIGHTER = 12.0  # L*: ... and so is one this much brighter than the skin (a tooth, a collar, a background)
 # MediaPipe face-mesh contours (indices into the 468/478 landmarks).
 FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
                       148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
@@ -79,6 +81,12 @@ def _polygon(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def _minus(region: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """uint8 0/1: ``region`` without ``cut``. (``region - cut`` on uint8 wraps 0 − 1 to 255, which a clip to [0, 1]
+    turned into 1: the whole oval became "around" the face and every hole in it came back.)"""
+    return ((region > 0) & (cut == 0)).astype(np.uint8)
+
+
 def _lab(image: np.ndarray) -> np.ndarray:
     """Float Lab with L in 0..100 and a, b around 0 (OpenCV's float conversion)."""
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
@@ -121,6 +129,21 @@ def colour_likelihood(lab: np.ndarray, mean: np.ndarray, inverse: np.ndarray, li
     offset = lab[..., 0] - lightness
     light = np.clip(1.0 - (-offset - dark) / 10.0, 0.0, 1.0) * np.clip(1.0 - (offset - bright) / 10.0, 0.0, 1.0)
     return (chroma * light).astype(np.float32)
+
+
+def white_likelihood(lab: np.ndarray, skin_chroma: np.ndarray, lightness: float) -> np.ndarray:
+    """Soft (h, w) in [0, 1]: how much a pixel looks white (a tooth, a white collar, a bright background) beside skin
+    of mean chroma ``skin_chroma`` (a, b) and median ``lightness``: a chroma under `WHITE_CHROMA_SHARE` of the
+    skin's and no more than 10 L* darker than it, or (what a pale or grey photo leaves to tell by) more than
+    `WHITE_BRIGHTER` L* brighter than the skin."""
+    brighter = np.clip((lab[..., 0] - (lightness + WHITE_BRIGHTER)) / 5.0 + 0.5, 0.0, 1.0)
+    skin = float(np.hypot(*skin_chroma))
+    if skin < 6.0:  # no colour to tell teeth by
+        return brighter.astype(np.float32)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    white = np.clip((WHITE_CHROMA_SHARE * skin - chroma) / (0.15 * skin) + 0.5, 0.0, 1.0)
+    light = np.clip((lab[..., 0] - (lightness - 10.0)) / 5.0 + 0.5, 0.0, 1.0)
+    return np.maximum(white * light, brighter).astype(np.float32)
 
 
 def _gaussian(pixels: np.ndarray, floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -248,15 +271,19 @@ def skin_mask(image: np.ndarray, detection: Detection, hands: "list[Hand] | str 
     brow_level = float(np.mean(np.concatenate([points[RIGHT_BROW], points[LEFT_BROW]]) @ up))
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
     below_brows = (cols * up[0] + rows * up[1]) < brow_level
-    around = np.clip(np.maximum(neck, ring * below_brows) - oval, 0, 1)
+    around = _minus(np.maximum(neck, ring * below_brows), oval)
 
     lab = _lab(small)
     mean, inverse, skin_lab = skin_colour_model(lab, reference & (1 - holes))
     inside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 4.0, dark=28.0, bright=25.0)
     outside = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 2.5, dark=30.0, bright=15.0)
     # Lips are skin texels of their own colour: only the lightness gate (a moustache is dark) applies there.
-    lips = np.clip(_polygon(shape, points[OUTER_LIPS]) - mouth, 0, 1)
+    lips = _minus(_polygon(shape, points[OUTER_LIPS]), mouth)
     lip_light = colour_likelihood(lab, mean, np.zeros((2, 2)), float(skin_lab[0]), 1.0, dark=45.0, bright=25.0)
+    # ... and teeth, which a smile shows between the two lip contours, are not lips: whiter than the skin (in a photo
+    # with colour at all) and not much darker than it.
+    white = white_likelihood(lab, mean, float(skin_lab[0]))
+    lips = lips * (1.0 - white)
     # A fringe is often close to skin in colour; the forehead is evenly lit, so its gate can be strict.
     forehead = _polygon(shape, points[FOREHEAD]) * oval
     strict = colour_likelihood(lab, mean, inverse, float(skin_lab[0]), 3.0, dark=20.0, bright=35.0)
@@ -272,14 +299,15 @@ def skin_mask(image: np.ndarray, detection: Detection, hands: "list[Hand] | str 
         skin_not_hair = np.clip((contrast - 0.5) / 0.4, 0.0, 1.0)
         inside = inside * (1 - forehead + forehead * skin_not_hair)
         # A high forehead continues above the landmarks' oval; with a hair model to stop at the hairline, keep it.
-        crown = np.clip(_polygon(shape, np.concatenate([arc, (arc + 0.12 * face_height * up)[::-1]])) - oval, 0, 1)
+        crown = _minus(_polygon(shape, np.concatenate([arc, (arc + 0.12 * face_height * up)[::-1]])), oval)
         around = np.maximum(around, crown * strict * skin_not_hair)
     neck_only = (neck > 0) & (oval == 0)
     smooth = smoothness(lab[..., 0], reference & (1 - holes), max(3, round(0.02 * face_height)) | 1)
     # Not at the oval's border: the jaw's own edge is busy there, and a line cut along it would part neck and face.
     border = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(3, round(0.08 * face_height)) | 1,) * 2))
     outside = outside * np.where((neck_only | (ring > 0)) & (border == 0), smooth, 1.0)
-    mask = np.maximum(inside * oval * (1 - holes), lip_light * lips) + outside * around
+    # Off the face, white is a collar or the background (a pale face's neck is as pale as the face, not whiter).
+    mask = np.maximum(inside * oval * (1 - holes), lip_light * lips) + outside * around * (1.0 - white)
     mask = _neck_until_first_break(mask, neck_only, max(2, round(NECK_GAP * face_height)),
                                    max(3, round(NECK_START * face_height)))
     found = frame_hands(image, hands)

@@ -139,3 +139,65 @@ def test_skin_below_a_collar_is_not_the_neck(synthetic_face):
     chest = [at(x, y) for x in range(x0 + 5, x1 - 45, 4)
              for y in range(int(collar + 0.2 * face_height), int(chin[1] + 0.75 * face_height), 4)]
     assert max(chest) < 0.05
+
+
+def _open_mouth(image: np.ndarray, detection, inside: tuple, between: tuple | None = None) -> np.ndarray:
+    """``image`` with the inner lips' polygon filled with ``inside`` and, when given, a band of ``between`` over
+    the upper lip's inner half (teeth a smile shows between the two lip contours)."""
+    from invertavatar.texture.skin_mask import INNER_LIPS, OUTER_LIPS
+
+    out = image.copy()
+    points = detection.landmarks
+    if between is not None:
+        cv2.fillPoly(out, [np.round(points[OUTER_LIPS]).astype(np.int32)], between)
+    cv2.fillPoly(out, [np.round(points[INNER_LIPS]).astype(np.int32)], inside)
+    return out
+
+
+def test_the_mouth_opening_stays_out_even_when_skin_coloured(synthetic_face):
+    """A tongue or a lit palate can be close to skin in colour: the mouth is a hole in the mask all the same."""
+    from dataclasses import replace
+
+    image, detection, _ = synthetic_face
+    landmarks = detection.landmarks.copy()
+    face_height = float(np.linalg.norm(landmarks[152] - landmarks[10]))
+    lower = [14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375]
+    landmarks[lower, 1] += 0.08 * face_height  # the canonical mesh's mouth is shut: open it (the picture is skin)
+    opened = replace(detection, landmarks=landmarks)
+    mask = skin_mask(image, opened, hands=None).mask
+    centre = landmarks[[13, 14]].mean(0).astype(int)
+    assert mask[centre[1], centre[0]] < 0.05
+
+
+def test_teeth_between_the_lips_are_not_skin(synthetic_face):
+    image, detection, _ = synthetic_face
+    teeth = (236, 232, 222)
+    mask = skin_mask(_open_mouth(image, detection, (60, 20, 25), between=teeth), detection, hands=None).mask
+    outer_upper = detection.landmarks[0]  # the upper lip's outer middle, between the contours: teeth now
+    inner_upper = detection.landmarks[13]
+    point = ((outer_upper + inner_upper) / 2).astype(int)
+    assert mask[point[1], point[0]] < 0.05
+    # Lips of a lip colour stay skin.
+    lips = skin_mask(_open_mouth(image, detection, (60, 20, 25), between=(180, 90, 95)), detection, hands=None).mask
+    assert lips[point[1], point[0]] > 0.5
+
+
+def test_a_white_collar_is_not_the_neck_of_a_pale_face(synthetic_face):
+    """A pale, nearly grey face (an over-exposed or desaturated photo): the white shirt under its chin is close to
+    it in chroma, but whiter than skin, so it is not the neck."""
+    image, detection, _ = synthetic_face
+    pale = (228, 214, 206)
+    skin = (np.abs(image.astype(int) - SKIN).sum(-1) < 30)[..., None]
+    tall = np.where(skin, np.clip(image.astype(int) - SKIN + pale, 0, 255), image).astype(np.uint8)
+    tall = np.concatenate([tall, np.broadcast_to(np.array(BACKGROUND, np.uint8), (240, SIZE, 3))], 0).copy()
+    chin = detection.landmarks[152]
+    face_height = float(np.linalg.norm(detection.landmarks[152] - detection.landmarks[10]))
+    x0, x1 = int(chin[0] - 0.25 * face_height), int(chin[0] + 0.25 * face_height)
+    tall[int(chin[1]) - 5:, x0:x1] = pale
+    collar = int(chin[1] + 0.12 * face_height)
+    tall[collar:, x0:x1] = (250, 250, 252)  # a white shirt from just under the chin down
+    result = skin_mask(tall, detection, hands=None)
+    values = result.sample(np.array([[x, y] for x in range(x0 + 5, x1 - 5, 4)
+                                     for y in range(collar + 4, int(chin[1] + 0.6 * face_height), 4)], np.float32))
+    assert values.max() < 0.05
+    assert float(result.sample(np.array([[chin[0], chin[1] + 0.06 * face_height]], np.float32))[0]) > 0.5  # neck
