@@ -66,7 +66,9 @@ class MultiViewResult:
 
     applied: bool
     reason: str = ""
-    photo_before: float = 0.0  # weighted colour variance over the shared points, finest level
+    # The robust colour cost over the shared points at the finest level, in units of that level's noise: what the
+    # refinement minimises (the plain variance is dominated by the outliers the robust form discounts).
+    photo_before: float = 0.0
     photo_after: float = 0.0
     landmark_error_before: list[float] = field(default_factory=list)  # per keyframe, share of the eye distance
     landmark_error_after: list[float] = field(default_factory=list)
@@ -75,7 +77,7 @@ class MultiViewResult:
         """For the bundle's manifest."""
         out = {"applied": self.applied, "reason": self.reason}
         if self.landmark_error_before:
-            out.update(photo_variance_before=round(self.photo_before, 7), photo_variance_after=round(self.photo_after, 7),
+            out.update(photo_cost_before=round(self.photo_before, 7), photo_cost_after=round(self.photo_after, 7),
                        landmark_error_iod_before=round(float(np.mean(self.landmark_error_before)), 5),
                        landmark_error_iod_after=round(float(np.mean(self.landmark_error_after or [0.0])), 5))
         return out
@@ -272,7 +274,7 @@ def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerS
             spread = problem.spread(shared, locals_, pictures, weights)
             noise = max(float(_weighted_median(spread[weights > 0], weights[weights > 0])), 1e-8)
             if level == len(config.blur_iod) - 1:
-                photo_before = float(problem.colour_cost(spread, weights))
+                photo_before = float(problem.colour_cost(spread, weights, noise))
         optimiser = _Adam([(shared, config.rate_identity), (locals_, config.rate_local)])
         for _ in range(config.steps):
             cost = (problem.landmark_cost(shared, locals_) + problem.prior_cost(shared)
@@ -285,7 +287,8 @@ def refine_identity(tracker: Tracker, views: list[KeyframeView], prior: TrackerS
             with torch.no_grad():
                 locals_[:, 6:].clamp_(0.0, 1.0)
         with torch.no_grad():
-            photo_after = float(problem.colour_cost(problem.spread(shared, locals_, pictures, weights), weights))
+            photo_after = float(problem.colour_cost(problem.spread(shared, locals_, pictures, weights), weights,
+                                                    noise))
     problem.shared, problem.locals = shared.detach(), list(locals_.detach())
     after = problem.landmark_errors()
     limit = [max(config.max_landmark_error, 2 * b) for b in before]
