@@ -85,7 +85,8 @@ class INVERTAVATAR_PG_scene(bpy.types.PropertyGroup):
                                     default=True)
     import_hair: BoolProperty(
         name="Hair", description="Build the bundle's hair as Blender hair (Curves on the head, densified by "
-        "Blender's procedural hair nodes) when importing; switching it off hides the hair of avatars in the scene",
+        "Blender's procedural hair nodes) when importing; off, new reconstructions are made without hair and the "
+        "hair of avatars in the scene is hidden",
         default=True, update=_import_hair_changed)
     hair_density: FloatProperty(
         name="Hair Density", description="Hair strands per square centimetre that Blender grows between the "

@@ -64,6 +64,8 @@ class _JobFlow:
                    "max_frames": props.max_frames}
         if props.accept_any_face:  # only when asked: older backends do not know the option
             options["accept_any_face"] = True
+        if not props.import_hair:  # the same: hair is the backend's default, so only "no hair" is sent
+            options["hair"] = False
         return options
 
     def _build(self, context: bpy.types.Context, runner: JobRunner, bundle_dir: Path) -> str:

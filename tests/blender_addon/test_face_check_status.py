@@ -77,3 +77,18 @@ def test_accept_any_face_is_sent_only_when_ticked(scene, ict_bundle_dir):
             props.accept_any_face = False
     assert b"accept_any_face" not in stub.uploads[0]["body"]
     assert b'"accept_any_face": true' in stub.uploads[1]["body"]
+
+
+def test_no_hair_is_sent_only_when_hair_is_off(scene, ict_bundle_dir):
+    bpy, prefs = scene
+    props = bpy.context.scene.invertavatar
+    with StubBackend(ict_bundle_dir) as stub:
+        prefs.remote_url = stub.url
+        assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
+        props.import_hair = False
+        try:
+            assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
+        finally:
+            props.import_hair = True
+    assert b'"hair"' not in stub.uploads[0]["body"]
+    assert b'"hair": false' in stub.uploads[1]["body"]
