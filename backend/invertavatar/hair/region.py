@@ -175,8 +175,9 @@ def hair_region(image: np.ndarray, detection: Detection, skin: SkinMask | None, 
         if count > 2:  # keep what touches the crown: a dark patch of clothing below is not hair
             touching = np.unique(labels[hair & (along >= ear_level)])
             hair &= np.isin(labels, touching[touching > 0])
-    beard = _beard(shape, points, lab, along, chin_level, face, is_person, skin_small, skin_model, hair_model,
-                   features, face_height, up)
+    # A bald head's "hair model" is its scalp, the skin's own colour: a beard is then told by darkness alone.
+    beard = _beard(shape, points, lab, along, chin_level, face, is_person, skin_small, skin_model,
+                   None if bald else hair_model, features, face_height, up)
     chin_row = chin[1] + (np.arange(shape[1], dtype=np.float32) - chin[0]) * (-side[1] / max(abs(side[0]), 1e-3)) \
         if abs(side[0]) > 1e-3 else np.full(shape[1], chin[1], np.float32)
     return HairRegion(scale, person_small, hair, beard, face, zone, chin_row.astype(np.float32), bool(bald),
