@@ -33,21 +33,11 @@ STRANDS, POINTS = 6000, 8
 
 
 def _scene(bpy, samples: int):
+    from cycles_contact_sheet import cycles_scene  # the contact sheet's Cycles settings (this folder)
+
     bpy.ops.wm.read_homefile(use_empty=True)
-    scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = samples
-    scene.cycles.use_denoising = False
-    scene.render.resolution_x = scene.render.resolution_y = SIZE
-    scene.view_settings.view_transform = "Standard"
+    scene = cycles_scene(bpy, SIZE, samples, 1.0)
     scene.render.image_settings.file_format = "OPEN_EXR"
-    world = bpy.data.worlds.new("white")
-    scene.world = world
-    world.use_nodes = True
-    background = world.node_tree.nodes["Background"]
-    background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
-    background.inputs["Strength"].default_value = 1.0
     rng = np.random.default_rng(0)
     curves = bpy.data.hair_curves.new("curtain")
     curves.add_curves([POINTS] * STRANDS)

@@ -57,7 +57,9 @@ def _install_addon(tmp: Path):
     return addon_module
 
 
-def _rig(bpy, centre, size: int, samples: int) -> None:
+def cycles_scene(bpy, size: int, samples: int, world_strength: float):
+    """The current scene set to Cycles on the CPU, no denoiser, the Standard view transform at exposure 0, a square
+    picture of ``size`` and a uniform white world of ``world_strength``; returns the scene."""
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
@@ -73,7 +75,12 @@ def _rig(bpy, centre, size: int, samples: int) -> None:
     world.use_nodes = True
     background = world.node_tree.nodes["Background"]
     background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
-    background.inputs["Strength"].default_value = 0.25
+    background.inputs["Strength"].default_value = world_strength
+    return scene
+
+
+def _rig(bpy, centre, size: int, samples: int) -> None:
+    scene = cycles_scene(bpy, size, samples, 0.25)
     from mathutils import Vector
 
     for name, azimuth, elevation, strength in (("key", -45, 30, 2.0), ("fill", 45, 10, 0.6), ("rim", 180, 35, 0.8)):

@@ -64,31 +64,21 @@ def test_a_refused_face_shows_the_error_and_its_hint(scene, ict_bundle_dir):
     assert "does not show a human face" in job.status and "--accept-any-face" in job.status
 
 
-def test_accept_any_face_is_sent_only_when_ticked(scene, ict_bundle_dir):
+@pytest.mark.parametrize("prop, away_from_default, absent, sent", [
+    ("accept_any_face", True, b"accept_any_face", b'"accept_any_face": true'),
+    ("import_hair", False, b'"hair"', b'"hair": false'),
+])
+def test_options_older_backends_lack_are_sent_only_off_their_default(scene, ict_bundle_dir, prop, away_from_default,
+                                                                      absent, sent):
     bpy, prefs = scene
     props = bpy.context.scene.invertavatar
     with StubBackend(ict_bundle_dir) as stub:
         prefs.remote_url = stub.url
         assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
-        props.accept_any_face = True
+        setattr(props, prop, away_from_default)
         try:
             assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
         finally:
-            props.accept_any_face = False
-    assert b"accept_any_face" not in stub.uploads[0]["body"]
-    assert b'"accept_any_face": true' in stub.uploads[1]["body"]
-
-
-def test_no_hair_is_sent_only_when_hair_is_off(scene, ict_bundle_dir):
-    bpy, prefs = scene
-    props = bpy.context.scene.invertavatar
-    with StubBackend(ict_bundle_dir) as stub:
-        prefs.remote_url = stub.url
-        assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
-        props.import_hair = False
-        try:
-            assert bpy.ops.invertavatar.reconstruct() == {"FINISHED"}
-        finally:
-            props.import_hair = True
-    assert b'"hair"' not in stub.uploads[0]["body"]
-    assert b'"hair": false' in stub.uploads[1]["body"]
+            setattr(props, prop, not away_from_default)
+    assert absent not in stub.uploads[0]["body"]
+    assert sent in stub.uploads[1]["body"]

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from invertavatar.detect.base import as_rgb_uint8
-from invertavatar.detect.native_logs import quiet_native_stderr
+from invertavatar.detect.native_logs import create_task, quiet_native_stderr
 from invertavatar.errors import InvertAvatarError
 
 log = logging.getLogger(__name__)
@@ -109,12 +109,7 @@ class HandDetector:
             base_options=BaseOptions(model_asset_buffer=hand_task_bundle(*self.paths)),
             running_mode=vision.RunningMode.IMAGE, num_hands=max_hands,
             min_hand_detection_confidence=min_detection, min_hand_presence_confidence=min_presence)
-        try:
-            with quiet_native_stderr():
-                self._landmarker = vision.HandLandmarker.create_from_options(options)
-        except (RuntimeError, ValueError) as exc:
-            raise InvertAvatarError("damaged_asset", f"{self.paths} are not MediaPipe's hand models ({exc}).",
-                                    "Reinstall them with `invertavatar assets fetch`; it checks the SHA-256.") from exc
+        self._landmarker = create_task(vision.HandLandmarker, options, f"{self.paths} are not MediaPipe's hand models")
         self._lock = threading.Lock()
         _OPEN.add(self)
 

@@ -76,3 +76,16 @@ def quiet_native_stderr() -> Iterator[None]:
                     if not is_chatter(line)]
             if kept:
                 os.write(fd, "".join(kept).encode("utf-8", "replace"))
+
+
+def create_task(task_class, options, what: str):
+    """``task_class.create_from_options(options)`` with MediaPipe's native start-up lines dropped; a model file it
+    cannot load (``what`` names it, e.g. "… is not a segmentation model") is a clear ``damaged_asset`` error."""
+    from invertavatar.errors import InvertAvatarError
+
+    try:
+        with quiet_native_stderr():
+            return task_class.create_from_options(options)
+    except (RuntimeError, ValueError) as exc:
+        raise InvertAvatarError("damaged_asset", f"{what} ({exc}).",
+                                "Reinstall it with `invertavatar assets fetch`; it checks the SHA-256.") from exc

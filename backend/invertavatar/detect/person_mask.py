@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from invertavatar.detect.base import as_rgb_uint8
-from invertavatar.detect.native_logs import quiet_native_stderr
+from invertavatar.detect.native_logs import create_task, quiet_native_stderr
 from invertavatar.errors import InvertAvatarError
 
 
@@ -55,12 +55,7 @@ class PersonSegmenter:
         options = vision.ImageSegmenterOptions(
             base_options=BaseOptions(model_asset_buffer=self.model_path.read_bytes()),
             running_mode=vision.RunningMode.IMAGE, output_confidence_masks=True, output_category_mask=False)
-        try:
-            with quiet_native_stderr():
-                self._segmenter = vision.ImageSegmenter.create_from_options(options)
-        except (RuntimeError, ValueError) as exc:
-            raise InvertAvatarError("damaged_asset", f"{self.model_path} is not a segmentation model ({exc}).",
-                                    "Reinstall it with `invertavatar assets fetch`; it checks the SHA-256.") from exc
+        self._segmenter = create_task(vision.ImageSegmenter, options, f"{self.model_path} is not a segmentation model")
         self._lock = threading.Lock()
         _OPEN.add(self)
         if not _HOOKED:
